@@ -1,0 +1,130 @@
+"""The two contracts everything in jaxbp is built on, and the checks that guard them.
+
+A :class:`Layer` is an immutable bundle of three pure functions over a parameter pytree
+(``init``, ``forward``, ``backward``); a :class:`Loss` is a pair (``forward``,
+``backward``). Both are ``NamedTuple``s, as optax's ``GradientTransformation`` is, so
+they can be unpacked, compared and passed through ``jax.jit`` as static closures.
+
+The validation helpers raise ``ValueError``/``TypeError`` whose messages name the
+argument and give the expected and the received value, shapes written as Python tuples.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Shape = tuple[int, ...]
+Params = Any  # a pytree of arrays; () for a layer without parameters
+
+
+class Layer(NamedTuple):
+    """A layer: pure functions over an explicit parameter pytree.
+
+    Attributes:
+      init: ``init(key, input_shape) -> (params, output_shape)``; shapes exclude the
+        batch axis.
+      forward: ``forward(params, x) -> (y, residuals)``; ``x`` has a leading batch axis.
+      backward: ``backward(params, residuals, dy) -> (dparams, dx)``; ``dparams`` has
+        the tree structure of ``params``. Written by hand, without JAX's autodiff.
+      name: a short name used in reports and error messages.
+      layers: the sub-layers of a composite layer (``serial``), else ``()``.
+    """
+
+    init: Callable[[jax.Array, Shape], tuple[Params, Shape]]
+    forward: Callable[[Params, jax.Array], tuple[jax.Array, Any]]
+    backward: Callable[[Params, Any, jax.Array], tuple[Params, jax.Array]]
+    name: str = "layer"
+    layers: tuple = ()
+
+
+class Loss(NamedTuple):
+    """A loss: ``forward(pred, target) -> (value, residuals)``, ``backward(residuals) -> dpred``.
+
+    The value is the mean over the batch (leading axis) of the per-example loss, and
+    ``backward`` returns the gradient of that mean with respect to ``pred``.
+    """
+
+    forward: Callable[[jax.Array, jax.Array], tuple[jax.Array, Any]]
+    backward: Callable[[Any], jax.Array]
+    name: str = "loss"
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def shape_str(shape) -> str:
+    """A shape as a Python tuple, e.g. ``(2, 3)`` and ``(4,)``."""
+    return str(tuple(int(d) for d in shape))
+
+
+def check_positive_int(value, argument: str, where: str) -> int:
+    """Returns ``value`` as an int, or raises if it is not a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{where}: {argument} must be a positive int, got {value!r} "
+                        f"of type {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{where}: {argument} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def check_int_tuple(value, n: int, argument: str, where: str) -> tuple[int, ...]:
+    """An int or a sequence of ``n`` positive ints, as a tuple of ``n`` ints."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,) * n
+    if not isinstance(value, (tuple, list)) or len(value) != n:
+        raise ValueError(f"{where}: {argument} must be a positive int or a sequence of "
+                         f"{n} positive ints, got {value!r}")
+    return tuple(check_positive_int(v, argument, where) for v in value)
+
+
+def check_input_shape(input_shape, rank: int | None, where: str) -> Shape:
+    """Validates ``init``'s ``input_shape`` (no batch axis) and returns it as a tuple."""
+    if isinstance(input_shape, numbers.Integral) and not isinstance(input_shape, bool):
+        input_shape = (input_shape,)
+    if not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"{where}: input_shape must be a tuple of ints (without the batch "
+                        f"axis), got {input_shape!r} of type {type(input_shape).__name__}")
+    shape = tuple(check_positive_int(d, "input_shape entries", where) for d in input_shape)
+    if rank is not None and len(shape) != rank:
+        raise ValueError(f"{where}: input_shape must have {rank} entries (without the "
+                         f"batch axis), got {shape_str(shape)} with {len(shape)}")
+    return shape
+
+
+def check_array(x, argument: str, where: str) -> jax.Array:
+    """Raises ``TypeError`` unless ``x`` is an array of a floating dtype."""
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        if isinstance(x, (list, tuple, numbers.Number)):
+            x = jnp.asarray(x)
+        else:
+            raise TypeError(f"{where}: {argument} must be an array, got "
+                            f"{type(x).__name__}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"{where}: {argument} must have a floating dtype, got {x.dtype}")
+    return x
+
+
+def check_rank(x, rank: int, argument: str, where: str, layout: str) -> None:
+    """Raises ``ValueError`` unless ``x.ndim == rank``; ``layout`` names the axes."""
+    if x.ndim != rank:
+        raise ValueError(f"{where}: {argument} must have rank {rank} {layout}, got shape "
+                         f"{shape_str(x.shape)} (rank {x.ndim})")
+
+
+def is_concrete(x) -> bool:
+    """True when ``x``'s values are known now (not a tracer under ``jit``/``vmap``)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def default_float_dtype():
+    """float64 when x64 is enabled, else float32: the dtype of ``jnp.zeros(())``."""
+    return jnp.zeros((), dtype=float).dtype
+
+
+def as_dtype(dtype):
+    return default_float_dtype() if dtype is None else np.dtype(dtype)

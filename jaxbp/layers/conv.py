@@ -1,0 +1,234 @@
+"""Convolutions (cross-correlation, as in the documents and ``lax.conv_general_dilated``).
+
+One implementation serves ``conv1d`` and ``conv2d``: data is channels-last,
+``(batch, *spatial, channels)``, kernels are ``(*kernel_size, in, out)``.
+
+Forward, per spatial axis with stride ``s`` and padding ``(lo, hi)``::
+
+    y[o] = sum_j xpad[o * s + j] * w[j] + b,    xpad = x padded with lo, hi zeros
+
+Backward, written with the same convolution primitive (no autodiff):
+
+* ``dx`` is the *full* correlation of ``dy`` (dilated by the stride) with the
+  *flipped* kernel, in/out channels swapped; cropping by the forward padding is folded
+  into (possibly negative) padding of that correlation.
+* ``dw[j] = sum_{batch, o} xpad[o * s + j] dy[o]``: a correlation of the input with
+  ``dy`` in which the batch axis is the contracted "channel" axis and ``dy`` is dilated
+  by the stride.
+* ``db = sum_{batch, spatial} dy``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxbp._core import (Layer, as_dtype, check_array, check_input_shape, check_int_tuple,
+                         check_positive_int, check_rank, shape_str)
+
+_SPATIAL = {1: "W", 2: "HW"}
+
+
+class ConvResiduals(NamedTuple):
+    x: jax.Array  # (batch, *spatial, in): the input, needed for dw
+
+
+def _dimension_numbers(n):
+    sp = _SPATIAL[n]
+    return ("N" + sp + "C", sp + "IO", "N" + sp + "C")
+
+
+def normalize_padding(padding, n: int, where: str):
+    """Checks ``padding`` and returns it as "VALID", "SAME" or ``n`` (low, high) pairs."""
+    if isinstance(padding, str):
+        if padding.upper() in ("VALID", "SAME"):
+            return padding.upper()
+        raise ValueError(f"{where}: padding must be 'VALID', 'SAME', an int or {n} "
+                         f"(low, high) pairs, got {padding!r}")
+    if isinstance(padding, numbers.Integral) and not isinstance(padding, bool):
+        if padding < 0:
+            raise ValueError(f"{where}: padding must be >= 0, got {padding}")
+        return ((int(padding), int(padding)),) * n
+    pairs = padding
+    if n == 1 and isinstance(pairs, (tuple, list)) and len(pairs) == 2 and all(
+            isinstance(p, numbers.Integral) for p in pairs):
+        pairs = (pairs,)  # conv1d accepts a bare (low, high) pair
+    ok = isinstance(pairs, (tuple, list)) and len(pairs) == n and all(
+        isinstance(p, (tuple, list)) and len(p) == 2
+        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
+                for v in p) for p in pairs)
+    if not ok:
+        raise ValueError(f"{where}: padding must be 'VALID', 'SAME', an int or {n} "
+                         f"(low, high) pairs of non-negative ints, got {padding!r}")
+    return tuple((int(lo), int(hi)) for lo, hi in pairs)
+
+
+def explicit_padding(padding, in_sizes, kernel_size, strides):
+    """Resolves "VALID"/"SAME" into (low, high) pairs, as ``lax`` does."""
+    if padding == "VALID":
+        return tuple((0, 0) for _ in in_sizes)
+    if padding == "SAME":
+        pads = []
+        for n, k, s in zip(in_sizes, kernel_size, strides):
+            out = -(-n // s)
+            total = max((out - 1) * s + k - n, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    return padding
+
+
+def output_sizes(in_sizes, kernel_size, strides, pads):
+    return tuple((n + lo + hi - k) // s + 1
+                 for n, k, s, (lo, hi) in zip(in_sizes, kernel_size, strides, pads))
+
+
+def conv_input_grad(dy, w, in_sizes, strides, pads):
+    """``dx``: full correlation of the stride-dilated ``dy`` with the flipped kernel.
+
+    Shapes: ``dy`` (batch, *out_spatial, out), ``w`` (*k, in, out) ->
+    (batch, *in_sizes, in).
+    """
+    n = len(in_sizes)
+    ksize = w.shape[:n]
+    out_sizes = dy.shape[1:1 + n]
+    w_flip = jnp.flip(w, axis=tuple(range(n))).swapaxes(-1, -2)  # (*k, out, in)
+    padding = []
+    for size, k, s, (lo, _), o in zip(in_sizes, ksize, strides, pads, out_sizes):
+        dilated = (o - 1) * s + 1
+        padding.append((k - 1 - lo, size + lo - dilated))
+    return lax.conv_general_dilated(dy, w_flip, window_strides=(1,) * n, padding=padding,
+                                    lhs_dilation=strides,
+                                    dimension_numbers=_dimension_numbers(n))
+
+
+def conv_kernel_grad(x, dy, ksize, strides, pads):
+    """``dw[j, ci, co] = sum_{b, o} xpad[b, o * s + j, ci] * dy[b, o, co]``.
+
+    The batch axis plays the contracted channel axis; ``dy`` is the kernel, dilated by
+    the stride. Shapes: ``x`` (batch, *in, ci), ``dy`` (batch, *out, co) -> (*k, ci, co).
+    """
+    n = len(ksize)
+    in_sizes = x.shape[1:1 + n]
+    out_sizes = dy.shape[1:1 + n]
+    padding = []
+    for size, k, s, (lo, _), o in zip(in_sizes, ksize, strides, pads, out_sizes):
+        dilated = (o - 1) * s + 1
+        # Trailing input the forward never reached (floor division) is cropped here.
+        padding.append((lo, k + dilated - 1 - size - lo))
+    sp = _SPATIAL[n]
+    return lax.conv_general_dilated(x, dy, window_strides=(1,) * n, padding=padding,
+                                    rhs_dilation=strides,
+                                    dimension_numbers=("C" + sp + "N", "I" + sp + "O",
+                                                       sp + "NC"))
+
+
+def _conv(n, features, kernel_size, stride, padding, bias, dtype):
+    kind = f"conv{n}d"
+    where = f"{kind}({features}, {kernel_size!r})"
+    features = check_positive_int(features, "features", kind)
+    ksize = check_int_tuple(kernel_size, n, "kernel_size", kind)
+    strides = check_int_tuple(stride, n, "stride", kind)
+    padding = normalize_padding(padding, n, kind)
+    layout = "(batch, length, channels)" if n == 1 else "(batch, height, width, channels)"
+
+    def pads_for(in_sizes):
+        return explicit_padding(padding, in_sizes, ksize, strides)
+
+    def init(key, input_shape):
+        shape = check_input_shape(input_shape, n + 1, where)
+        in_sizes, c_in = shape[:n], shape[n]
+        pads = pads_for(in_sizes)
+        out = output_sizes(in_sizes, ksize, strides, pads)
+        if min(out) < 1:
+            raise ValueError(f"{where}: the kernel {shape_str(ksize)} does not fit the "
+                             f"padded input {shape_str(in_sizes)} with padding {pads}")
+        dt = as_dtype(dtype)
+        fan_in = c_in * math.prod(ksize)
+        w = jax.random.normal(key, (*ksize, c_in, features), dt)
+        w = w / jnp.sqrt(jnp.asarray(fan_in, dt))
+        params = {"w": w}
+        if bias:
+            params["b"] = jnp.zeros((features,), dt)
+        return params, (*out, features)
+
+    def forward(params, x):
+        x = check_array(x, "x", where)
+        check_rank(x, n + 2, "x", where, layout)
+        w = params["w"]
+        if x.shape[-1] != w.shape[-2]:
+            raise ValueError(f"{where}: x must have {w.shape[-2]} channels (params['w'] "
+                             f"has shape {shape_str(w.shape)}), got x of shape "
+                             f"{shape_str(x.shape)}")
+        pads = pads_for(x.shape[1:1 + n])
+        if min(output_sizes(x.shape[1:1 + n], ksize, strides, pads)) < 1:
+            raise ValueError(f"{where}: the kernel {shape_str(ksize)} does not fit x of "
+                             f"shape {shape_str(x.shape)} with padding {pads}")
+        y = lax.conv_general_dilated(x, w, window_strides=strides, padding=pads,
+                                     dimension_numbers=_dimension_numbers(n))
+        if "b" in params:
+            y = y + params["b"].reshape((1,) * (n + 1) + (-1,))
+        return y, ConvResiduals(x)
+
+    def backward(params, residuals, dy):
+        """``dx`` = full correlation of ``dy`` with the flipped kernel; ``dw`` =
+        correlation of ``x`` with ``dy``; ``db = sum dy`` over batch and space.
+
+        See the module docstring for the index form.
+        """
+        x = residuals.x
+        in_sizes = x.shape[1:1 + n]
+        pads = pads_for(in_sizes)
+        dparams = {"w": conv_kernel_grad(x, dy, ksize, strides, pads)}
+        if "b" in params:
+            dparams["b"] = jnp.sum(dy, axis=tuple(range(n + 1)))
+        dx = conv_input_grad(dy, params["w"], in_sizes, strides, pads)
+        return dparams, dx
+
+    return Layer(init, forward, backward, name=f"{kind}({features}, {kernel_size!r})")
+
+
+def conv1d(features: int, kernel_size, stride=1, padding="VALID", bias: bool = True, *,
+           dtype=None) -> Layer:
+    """A 1-D convolution (cross-correlation) over ``(batch, length, channels)``.
+
+    Params are ``{"w": (k, in, features), "b": (features,)}``.
+
+    Args:
+      features: output channels.
+      kernel_size: ``k``, an int or a 1-tuple.
+      stride: an int or a 1-tuple.
+      padding: "VALID", "SAME" (output length ``ceil(length / stride)``), an int (the same
+        on both sides) or a ``(low, high)`` pair (or a 1-tuple of one).
+      bias: whether to add a per-channel bias.
+      dtype: the parameters' dtype; ``None`` is JAX's default float dtype.
+
+    Returns:
+      A layer mapping ``(batch, length, in)`` to ``(batch, out_length, features)``.
+    """
+    return _conv(1, features, kernel_size, stride, padding, bias, dtype)
+
+
+def conv2d(features: int, kernel_size, stride=1, padding="VALID", bias: bool = True, *,
+           dtype=None) -> Layer:
+    """A 2-D convolution (cross-correlation) over ``(batch, height, width, channels)``.
+
+    Params are ``{"w": (kh, kw, in, features), "b": (features,)}``.
+
+    Args:
+      features: output channels.
+      kernel_size: an int or ``(kh, kw)``.
+      stride: an int or ``(sh, sw)``.
+      padding: "VALID", "SAME", an int (the same on every side) or
+        ``((top, bottom), (left, right))``.
+      bias: whether to add a per-channel bias.
+      dtype: the parameters' dtype; ``None`` is JAX's default float dtype.
+
+    Returns:
+      A layer mapping ``(batch, h, w, in)`` to ``(batch, out_h, out_w, features)``.
+    """
+    return _conv(2, features, kernel_size, stride, padding, bias, dtype)

@@ -1,0 +1,163 @@
+"""Max pooling over ``(batch, *spatial, channels)``, no padding (floor), as in PyTorch.
+
+``stride=None`` means stride = window (non-overlapping windows, CS231n's and PyTorch's
+default; stax's default of stride 1 is not followed). Trailing rows/columns that do not
+fill a window are dropped, and get zero gradient.
+
+**Ties**: when a window holds its maximum more than once, the whole gradient goes to the
+*first* maximum in row-major order within the window, as PyTorch does. (Copying it to
+every tied entry would not be a gradient.)
+
+Backward routes ``dy`` to the arg-max of each window (document 003: "pooling routes the
+error to C2 and C3 only"). Two vectorised formulations, chosen statically:
+
+* non-overlapping windows (stride == window): a reshape to
+  ``(batch, out_h, win_h, out_w, win_w, channels)``; the arg-max one-hot times ``dy``,
+  reshaped back: no scatter at all.
+* overlapping or gapped windows: one strided slice per window offset (a loop over the
+  few window offsets, never over pixels or batch entries); each offset's share of ``dy``
+  is placed back with ``lax.pad``'s interior padding and summed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxbp._core import (Layer, check_array, check_input_shape, check_int_tuple,
+                         check_rank, shape_str)
+
+
+class PoolResiduals(NamedTuple):
+    x: jax.Array       # the input; only its static shape is used by backward
+    argmax: jax.Array  # (batch, *out, channels) int32: first max's offset in its window
+
+
+def _windows(x, window, strides, out):
+    """Strided slices of ``x``, one per window offset, stacked on a new last axis."""
+    n = len(window)
+    slices = []
+    for offset in itertools.product(*(range(k) for k in window)):
+        start = (0, *offset, 0)
+        limit = (x.shape[0], *(o + (q - 1) * s + 1 for o, q, s in zip(offset, out, strides)),
+                 x.shape[-1])
+        slices.append(lax.slice(x, start, limit, (1, *strides, 1)))
+    del n
+    return jnp.stack(slices, axis=-1)
+
+
+def _reshape_windows(x, window, out):
+    """Non-overlapping windows as a trailing axis: (batch, *out, channels, prod(window))."""
+    n = len(window)
+    crop = x[(slice(None), *(slice(0, q * k) for q, k in zip(out, window)))]
+    shape = [x.shape[0]]
+    for q, k in zip(out, window):
+        shape += [q, k]
+    shape.append(x.shape[-1])
+    xr = crop.reshape(shape)
+    # axes: 0 batch, (1 + 2i) out_i, (2 + 2i) win_i, last channels
+    perm = [0, *(1 + 2 * i for i in range(n)), 2 * n + 1, *(2 + 2 * i for i in range(n))]
+    xr = xr.transpose(perm)
+    return xr.reshape(*xr.shape[:n + 2], math.prod(window))
+
+
+def _pool(n, window, stride):
+    kind = f"max_pool{n}d"
+    window = check_int_tuple(window, n, "window", kind)
+    strides = window if stride is None else check_int_tuple(stride, n, "stride", kind)
+    where = f"{kind}({window if n > 1 else window[0]})"
+    layout = "(batch, length, channels)" if n == 1 else "(batch, height, width, channels)"
+    disjoint = strides == window
+
+    def out_sizes(in_sizes):
+        return tuple((size - k) // s + 1 for size, k, s in zip(in_sizes, window, strides))
+
+    def init(key, input_shape):
+        del key
+        shape = check_input_shape(input_shape, n + 1, where)
+        if any(size < k for size, k in zip(shape[:n], window)):
+            raise ValueError(f"{where}: the window {shape_str(window)} is larger than the "
+                             f"input {shape_str(shape[:n])}")
+        return (), (*out_sizes(shape[:n]), shape[n])
+
+    def forward(params, x):
+        del params
+        x = check_array(x, "x", where)
+        check_rank(x, n + 2, "x", where, layout)
+        if any(size < k for size, k in zip(x.shape[1:1 + n], window)):
+            raise ValueError(f"{where}: the window {shape_str(window)} is larger than x's "
+                             f"spatial shape {shape_str(x.shape[1:1 + n])}")
+        out = out_sizes(x.shape[1:1 + n])
+        patches = (_reshape_windows(x, window, out) if disjoint
+                   else _windows(x, window, strides, out))
+        argmax = jnp.argmax(patches, axis=-1).astype(jnp.int32)  # first maximum on ties
+        y = jnp.max(patches, axis=-1)
+        return y, PoolResiduals(x, argmax)
+
+    def backward(params, residuals, dy):
+        """``dx[window's first arg-max] += dy[window]``; every other entry gets 0."""
+        del params
+        x, argmax = residuals
+        size = math.prod(window)
+        onehot = argmax[..., None] == jnp.arange(size, dtype=jnp.int32).reshape(
+            (1,) * argmax.ndim + (size,))
+        routed = jnp.where(onehot, dy[..., None], jnp.zeros((), dy.dtype))
+        out = argmax.shape[1:1 + n]
+        if disjoint:
+            # (batch, *out, channels, *window) -> (batch, out_0, win_0, ..., channels)
+            r = routed.reshape(*routed.shape[:-1], *window)
+            perm = [0]
+            for i in range(n):
+                perm += [1 + i, n + 2 + i]
+            perm.append(n + 1)
+            r = r.transpose(perm).reshape(x.shape[0], *(q * k for q, k in zip(out, window)),
+                                          x.shape[-1])
+            tail = [(0, size_i - q * k, 0) for size_i, q, k in
+                    zip(x.shape[1:1 + n], out, window)]
+            return (), lax.pad(r, jnp.zeros((), dy.dtype), [(0, 0, 0), *tail, (0, 0, 0)])
+        dx = jnp.zeros(x.shape, dy.dtype)
+        for i, offset in enumerate(itertools.product(*(range(k) for k in window))):
+            config = [(0, 0, 0)]
+            for o, q, s, size_i in zip(offset, out, strides, x.shape[1:1 + n]):
+                high = size_i - (o + (q - 1) * s + 1)
+                config.append((o, high, s - 1))
+            config.append((0, 0, 0))
+            dx = dx + lax.pad(routed[..., i], jnp.zeros((), dy.dtype), config)
+        return (), dx
+
+    return Layer(init, forward, backward, name=where)
+
+
+def max_pool1d(window: int, stride=None) -> Layer:
+    """Max pooling over ``(batch, length, channels)``.
+
+    Args:
+      window: the window length.
+      stride: the step between windows; ``None`` means ``window``.
+
+    Returns:
+      A parameterless layer mapping ``(batch, length, c)`` to
+      ``(batch, (length - window) // stride + 1, c)``. Ties: the first maximum takes the
+      gradient.
+    """
+    return _pool(1, window, stride)
+
+
+def max_pool2d(window, stride=None) -> Layer:
+    """Max pooling over ``(batch, height, width, channels)``.
+
+    Args:
+      window: an int or ``(wh, ww)``.
+      stride: an int or ``(sh, sw)``; ``None`` means ``window``.
+
+    Returns:
+      A parameterless layer mapping ``(batch, h, w, c)`` to
+      ``(batch, (h - wh) // sh + 1, (w - ww) // sw + 1, c)``. Ties: the first maximum
+      (row-major within the window) takes the gradient.
+    """
+    return _pool(2, window, stride)

@@ -1,0 +1,184 @@
+"""Losses, each a forward beside its hand-written backward.
+
+Every loss's value is the mean over the batch (leading axis) of the per-example loss;
+the per-example loss sums over all other axes. ``backward`` returns the gradient of that
+mean, so it carries the ``1 / batch`` factor.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxbp._core import Loss, check_array, is_concrete, shape_str
+
+# Like PyTorch's BCELoss, logs are clamped at -100 so that a probability of exactly 0
+# or 1 gives a finite loss, and the gradient's denominator p(1-p) at _BCE_EPS.
+_LOG_FLOOR = -100.0
+_BCE_EPS = 1e-12
+
+
+def _check_same_shape(pred, target, where):
+    pred = check_array(pred, "pred", where)
+    if not hasattr(target, "shape"):
+        target = jnp.asarray(target)
+    if pred.ndim < 1:
+        raise ValueError(f"{where}: pred must have a batch axis, got shape "
+                         f"{shape_str(pred.shape)}")
+    if target.shape != pred.shape:
+        raise ValueError(f"{where}: target must have the shape of pred "
+                         f"{shape_str(pred.shape)}, got {shape_str(target.shape)}")
+    return pred, target.astype(pred.dtype)
+
+
+def _sum_per_example(v):
+    return jnp.sum(v.reshape(v.shape[0], -1), axis=1)
+
+
+class DiffResiduals(NamedTuple):
+    diff: jax.Array  # (batch, ...) the quantity whose mean over the batch is dpred
+
+
+def half_mse() -> Loss:
+    """Half squared error, per example ``1/2 * sum (pred - target)^2`` (the documents').
+
+    ``pred`` and ``target`` have the same shape ``(batch, ...)``.
+    """
+    where = "half_mse"
+
+    def forward(pred, target):
+        pred, target = _check_same_shape(pred, target, where)
+        diff = pred - target
+        value = jnp.mean(0.5 * _sum_per_example(diff * diff))
+        return value, DiffResiduals(diff)
+
+    def backward(residuals):
+        """``dpred = (pred - target) / batch``: the 1/2 cancels the square's 2."""
+        diff = residuals.diff
+        return diff / diff.shape[0]
+
+    return Loss(forward, backward, name=where)
+
+
+def _labels_to_one_hot(logits, target, where):
+    """Integer labels (batch,) -> one-hot (batch, classes); range-checked if concrete."""
+    n_classes = logits.shape[-1]
+    if target.shape != logits.shape[:1]:
+        raise ValueError(f"{where}: integer labels must have shape "
+                         f"{shape_str(logits.shape[:1])} (one per example), got "
+                         f"{shape_str(target.shape)}")
+    if is_concrete(target):
+        t = np.asarray(target)
+        bad = (t < 0) | (t >= n_classes)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"{where}: labels must be in [0, {n_classes - 1}] for "
+                             f"{n_classes} classes, got labels[{i}] = {int(t[i])}")
+    return jax.nn.one_hot(target, n_classes, dtype=logits.dtype)
+
+
+class SoftmaxXentResiduals(NamedTuple):
+    probs: jax.Array   # (batch, classes) softmax of the logits
+    target: jax.Array  # (batch, classes) one-hot or probability targets
+
+
+def softmax_cross_entropy() -> Loss:
+    """Softmax then cross-entropy, from logits (document 003).
+
+    ``pred``: logits ``(batch, classes)``. ``target``: one-hot or probabilities of the
+    same shape, or integer labels ``(batch,)``. Integer labels are range-checked when
+    they are concrete; under ``jit`` an out-of-range label makes that example's loss NaN
+    (never a silent zero).
+    """
+    where = "softmax_cross_entropy"
+
+    def forward(pred, target):
+        pred = check_array(pred, "pred", where)
+        if pred.ndim != 2:
+            raise ValueError(f"{where}: pred must be logits of shape (batch, classes), got "
+                             f"{shape_str(pred.shape)}")
+        if not hasattr(target, "dtype"):
+            target = jnp.asarray(target)
+        valid = None
+        if jnp.issubdtype(target.dtype, jnp.integer):
+            valid = (target >= 0) & (target < pred.shape[-1])
+            target = _labels_to_one_hot(pred, target, where)
+        elif target.shape != pred.shape:
+            raise ValueError(f"{where}: target must be one-hot of shape "
+                             f"{shape_str(pred.shape)} or integer labels of shape "
+                             f"{shape_str(pred.shape[:1])}, got {shape_str(target.shape)}")
+        target = target.astype(pred.dtype)
+        log_probs = jax.nn.log_softmax(pred, axis=-1)
+        # xlogy-style: a zero target times a -inf log-probability contributes 0.
+        per_example = -jnp.sum(jnp.where(target != 0, target * log_probs, 0), axis=-1)
+        if valid is not None:
+            per_example = jnp.where(valid, per_example, jnp.nan)
+        return jnp.mean(per_example), SoftmaxXentResiduals(jnp.exp(log_probs), target)
+
+    def backward(residuals):
+        """``dlogits = (softmax(z) - y) / batch``: document 003's ``a_i - y_i`` (for
+        targets that sum to 1)."""
+        probs, target = residuals
+        return (probs * jnp.sum(target, axis=-1, keepdims=True) - target) / probs.shape[0]
+
+    return Loss(forward, backward, name=where)
+
+
+class BCEResiduals(NamedTuple):
+    prob: jax.Array    # (batch, ...) predicted probabilities
+    target: jax.Array  # (batch, ...) targets in [0, 1]
+
+
+def binary_cross_entropy() -> Loss:
+    """Binary cross-entropy on probabilities (document 004), natural log.
+
+    Per entry ``-[y log p + (1 - y) log(1 - p)]``, summed per example. ``pred`` are
+    probabilities in [0, 1]; logs are clamped at -100 so that p = 0 or 1 stays finite.
+    Prefer :func:`sigmoid_binary_cross_entropy` on logits: it is exact where this clamps.
+    """
+    where = "binary_cross_entropy"
+
+    def forward(pred, target):
+        pred, target = _check_same_shape(pred, target, where)
+        log_p = jnp.maximum(jnp.log(pred), _LOG_FLOOR)
+        log_1mp = jnp.maximum(jnp.log1p(-pred), _LOG_FLOOR)
+        per_entry = -(target * log_p + (1 - target) * log_1mp)
+        return jnp.mean(_sum_per_example(per_entry)), BCEResiduals(pred, target)
+
+    def backward(residuals):
+        """``dp = (-y / p + (1 - y) / (1 - p)) / batch = (p - y) / (p (1 - p)) / batch``,
+        the denominator clamped at 1e-12."""
+        p, y = residuals
+        denom = jnp.maximum(p * (1 - p), jnp.asarray(_BCE_EPS, p.dtype))
+        return (p - y) / denom / p.shape[0]
+
+    return Loss(forward, backward, name=where)
+
+
+class SigmoidBCEResiduals(NamedTuple):
+    logits: jax.Array
+    target: jax.Array
+
+
+def sigmoid_binary_cross_entropy() -> Loss:
+    """A sigmoid then binary cross-entropy, from logits, stable for any finite logit.
+
+    Per entry ``max(z, 0) - y z + log(1 + exp(-|z|))``, summed per example.
+    """
+    where = "sigmoid_binary_cross_entropy"
+
+    def forward(pred, target):
+        pred, target = _check_same_shape(pred, target, where)
+        per_entry = jnp.maximum(pred, 0) - target * pred + jnp.log1p(jnp.exp(-jnp.abs(pred)))
+        return jnp.mean(_sum_per_example(per_entry)), SigmoidBCEResiduals(pred, target)
+
+    def backward(residuals):
+        """``dz = (sigmoid(z) - y) / batch``: BCE's derivative times the sigmoid's,
+        ``(p - y) / (p (1 - p)) * p (1 - p)``, simplifies (document 004)."""
+        z, y = residuals
+        return (jax.nn.sigmoid(z) - y) / z.shape[0]
+
+    return Loss(forward, backward, name=where)
