@@ -90,8 +90,8 @@ def softmax_cross_entropy() -> Loss:
 
     ``pred``: logits ``(batch, classes)``. ``target``: one-hot or probabilities of the
     same shape, or integer labels ``(batch,)``. Integer labels are range-checked when
-    they are concrete; under ``jit`` an out-of-range label makes that example's loss NaN
-    (never a silent zero).
+    they are concrete; under ``jit`` an out-of-range label makes that example's loss and
+    gradient NaN (never a silent zero).
     """
     where = "softmax_cross_entropy"
 
@@ -106,16 +106,22 @@ def softmax_cross_entropy() -> Loss:
         if jnp.issubdtype(target.dtype, jnp.integer):
             valid = (target >= 0) & (target < pred.shape[-1])
             target = _labels_to_one_hot(pred, target, where)
+        elif target.shape == pred.shape[:1]:
+            raise TypeError(f"{where}: integer labels must have an integer dtype, got "
+                            f"{target.dtype} (target of shape {shape_str(target.shape)}; "
+                            f"one-hot targets have shape {shape_str(pred.shape)})")
         elif target.shape != pred.shape:
             raise ValueError(f"{where}: target must be one-hot of shape "
                              f"{shape_str(pred.shape)} or integer labels of shape "
                              f"{shape_str(pred.shape[:1])}, got {shape_str(target.shape)}")
         target = target.astype(pred.dtype)
+        if valid is not None:
+            # Out-of-range labels (only possible under jit, where they cannot be checked)
+            # poison their example's loss and gradient with NaN instead of a silent 0.
+            target = jnp.where(valid[:, None], target, jnp.asarray(jnp.nan, pred.dtype))
         log_probs = jax.nn.log_softmax(pred, axis=-1)
         # xlogy-style: a zero target times a -inf log-probability contributes 0.
         per_example = -jnp.sum(jnp.where(target != 0, target * log_probs, 0), axis=-1)
-        if valid is not None:
-            per_example = jnp.where(valid, per_example, jnp.nan)
         return jnp.mean(per_example), SoftmaxXentResiduals(jnp.exp(log_probs), target)
 
     def backward(residuals):
