@@ -13,3 +13,10 @@ def x64():
     """Runs the test with 64-bit floats enabled."""
     with jax.enable_x64(True):
         yield
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--impl", default="solutions",
+        help="the exercise implementation the grading tests grade: 'solutions' (the "
+             "default), 'exercises', or the path to a learner's copy of exercises/")

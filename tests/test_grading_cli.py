@@ -1,0 +1,109 @@
+"""``jaxbp grade``: the table, the JSON report and the exit status an autograder reads,
+and a learner's first exercise, as the README tells it, from fill-in to pass."""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jaxbp import grading
+from jaxbp.grading import cli, generate
+
+ROOT = generate.project_root()
+
+
+def jaxbp_grade(*args, cwd=ROOT):
+    env = dict(os.environ, PYTHONWARNINGS="error::DeprecationWarning")
+    proc = subprocess.run([sys.executable, "-m", "jaxbp", "grade", *args], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.mark.slow
+def test_untouched_exercises_score_zero_with_not_done_yet_and_no_traceback(tmp_path):
+    code, out, err = jaxbp_grade("--impl", "exercises", "--json", str(tmp_path / "g.json"))
+    assert code == 1
+    report = json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))
+    assert report["score"] == 0
+    assert report["max_score"] == sum(e.max_points for e in grading.EXERCISES)
+    assert [e["name"] for e in report["exercises"]] == [e.name for e in grading.EXERCISES]
+    for e in report["exercises"]:
+        assert set(e) >= {"name", "points", "max_points", "status", "feedback"}
+        assert e["status"] == "not done yet" and e["points"] == 0
+    assert out.count("not done yet") >= 2 * len(grading.EXERCISES)  # status and feedback
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.slow
+def test_a_learner_fills_one_exercise_and_sees_it_pass(tmp_path):
+    # README: copy exercises/, write sigmoid_backward between the markers, grade it.
+    mine = tmp_path / "my_exercises"
+    shutil.copytree(ROOT / "exercises", mine)
+    path = mine / "01_activations.py"
+    text = path.read_text(encoding="utf-8")
+    stub = '    raise NotImplementedError("not done yet: sigmoid_backward")\n'
+    assert stub in text
+    path.write_text(text.replace(stub, "    return dy * y * (1 - y)\n"), encoding="utf-8")
+    code, out, err = jaxbp_grade("sigmoid_backward", "--impl", str(mine),
+                                 "--json", str(tmp_path / "g.json"), cwd=tmp_path)
+    assert code == 0, out + err
+    row = next(line for line in out.splitlines() if "sigmoid_backward" in line)
+    assert "5/5" in row and "passed" in row
+    report = json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))
+    assert report["score"] == report["max_score"] == 5
+
+
+@pytest.mark.slow
+def test_solutions_get_full_marks_and_a_loop_is_stopped(tmp_path):
+    mine = tmp_path / "impl"
+    shutil.copytree(ROOT / "solutions", mine)
+    path = mine / "01_activations.py"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("    return jnp.where(x > 0, dy, jnp.zeros((), dy.dtype))\n",
+                                 "    while True:\n        pass\n"), encoding="utf-8")
+    code, out, err = jaxbp_grade("dense_backward", "relu_backward", "--impl", str(mine),
+                                 "--time-limit", "1", "--json", str(tmp_path / "g.json"))
+    assert code == 1
+    report = {e["name"]: e for e in json.loads((tmp_path / "g.json").read_text())["exercises"]}
+    assert report["dense_backward"]["points"] == report["dense_backward"]["max_points"]
+    assert report["relu_backward"]["status"] == "timeout"
+    assert report["relu_backward"]["feedback"].startswith("stopped after 1 s")
+    assert "Traceback" not in out + err
+
+
+def _run(argv, monkeypatch, tmp_path):
+    """``jaxbp grade`` in this process, without the nested pytest run (direct checks)."""
+    monkeypatch.setattr(cli, "TEST_FILE", Path("no") / "such_file.py")
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    return cli.run(parser.parse_args(argv))
+
+
+def test_without_the_test_files_the_same_checks_run_directly(monkeypatch, tmp_path, capsys):
+    code = _run(["1", "tanh_backward", "--impl", "exercises", "--json",
+                 str(tmp_path / "g.json")], monkeypatch, tmp_path)
+    out = capsys.readouterr().out
+    assert code == 1
+    report = json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))
+    assert [e["name"] for e in report["exercises"]] == ["sigmoid_backward", "tanh_backward"]
+    assert report["score"] == 0 and "not done yet" in out and "total" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["no_such_exercise"], "no exercise 'no_such_exercise'; the exercises are:"),
+    (["--impl", "/no/such/dir"], "--impl: no directory"),
+])
+def test_usage_errors_exit_2(monkeypatch, tmp_path, capsys, argv, message):
+    assert _run(argv, monkeypatch, tmp_path) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_command_is_registered():
+    from jaxbp.cli import COMMANDS
+    assert COMMANDS["grade"][0] == "jaxbp.grading.cli"
+    assert COMMANDS["exercises"][0] == "jaxbp.grading.generate"
