@@ -7,7 +7,7 @@ mean, so it carries the ``1 / batch`` factor.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -81,8 +81,10 @@ def _labels_to_one_hot(logits, target, where):
 
 
 class SoftmaxXentResiduals(NamedTuple):
-    probs: jax.Array   # (batch, classes) softmax of the logits
-    target: jax.Array  # (batch, classes) one-hot or probability targets
+    probs: jax.Array          # (batch, classes) softmax of the logits
+    target: jax.Array         # (batch, classes) one-hot or probability targets
+    target_sum: Any           # (batch, 1) sum of each target row; None for integer labels
+    poison: Any               # (batch, 1) 0, or NaN for an out-of-range label; or None
 
 
 def softmax_cross_entropy() -> Loss:
@@ -102,33 +104,40 @@ def softmax_cross_entropy() -> Loss:
                              f"{shape_str(pred.shape)}")
         if not hasattr(target, "dtype"):
             target = jnp.asarray(target)
-        valid = None
+        log_probs = jax.nn.log_softmax(pred, axis=-1)  # finite for finite logits
         if jnp.issubdtype(target.dtype, jnp.integer):
             valid = (target >= 0) & (target < pred.shape[-1])
-            target = _labels_to_one_hot(pred, target, where)
-        elif target.shape == pred.shape[:1]:
+            one_hot = _labels_to_one_hot(pred, target, where)
+            # Out-of-range labels (only possible under jit, where they cannot be checked)
+            # poison their example's loss and gradient with NaN instead of a silent 0.
+            poison = jnp.where(valid, jnp.zeros((), pred.dtype),
+                               jnp.asarray(jnp.nan, pred.dtype))[:, None]
+            per_example = poison[:, 0] - jnp.sum(one_hot * log_probs, axis=-1)
+            residuals = SoftmaxXentResiduals(jnp.exp(log_probs), one_hot, None, poison)
+            return jnp.mean(per_example), residuals
+        if target.shape == pred.shape[:1]:
             raise TypeError(f"{where}: integer labels must have an integer dtype, got "
                             f"{target.dtype} (target of shape {shape_str(target.shape)}; "
                             f"one-hot targets have shape {shape_str(pred.shape)})")
-        elif target.shape != pred.shape:
+        if target.shape != pred.shape:
             raise ValueError(f"{where}: target must be one-hot of shape "
                              f"{shape_str(pred.shape)} or integer labels of shape "
                              f"{shape_str(pred.shape[:1])}, got {shape_str(target.shape)}")
         target = target.astype(pred.dtype)
-        if valid is not None:
-            # Out-of-range labels (only possible under jit, where they cannot be checked)
-            # poison their example's loss and gradient with NaN instead of a silent 0.
-            target = jnp.where(valid[:, None], target, jnp.asarray(jnp.nan, pred.dtype))
-        log_probs = jax.nn.log_softmax(pred, axis=-1)
-        # xlogy-style: a zero target times a -inf log-probability contributes 0.
-        per_example = -jnp.sum(jnp.where(target != 0, target * log_probs, 0), axis=-1)
-        return jnp.mean(per_example), SoftmaxXentResiduals(jnp.exp(log_probs), target)
+        per_example = -jnp.sum(target * log_probs, axis=-1)
+        residuals = SoftmaxXentResiduals(jnp.exp(log_probs), target,
+                                         jnp.sum(target, axis=-1, keepdims=True), None)
+        return jnp.mean(per_example), residuals
 
     def backward(residuals):
-        """``dlogits = (softmax(z) - y) / batch``: document 003's ``a_i - y_i`` (for
-        targets that sum to 1)."""
-        probs, target = residuals
-        return (probs * jnp.sum(target, axis=-1, keepdims=True) - target) / probs.shape[0]
+        """``dlogits = (softmax(z) * sum(y) - y) / batch``: document 003's ``a_i - y_i``
+        when the target sums to 1 (one-hot, or integer labels)."""
+        probs, target, target_sum, poison = residuals
+        scaled = probs if target_sum is None else probs * target_sum
+        grad = scaled - target
+        if poison is not None:
+            grad = grad + poison
+        return grad / probs.shape[0]
 
     return Loss(forward, backward, name=where)
 

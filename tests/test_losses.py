@@ -246,3 +246,14 @@ def test_the_loss_helper_catches_a_missing_batch_factor():
     with pytest.raises(AssertionError, match=r"slipped: dpred \(jit\) vs jax.grad"):
         assert_loss_matches_autodiff(slipped, pred, target)
     assert_loss_matches_autodiff(right, pred, target, eager=False)
+
+
+def test_out_of_range_labels_under_jit_poison_only_their_gradient_row():
+    loss = jaxbp.softmax_cross_entropy()
+    logits = jnp.asarray([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]], jnp.float32)
+    grad_fn = jax.jit(lambda z, t: loss.backward(loss.forward(z, t)[1]))
+    grad = np.asarray(grad_fn(logits, jnp.array([0, 3], jnp.int32)))
+    assert np.all(np.isnan(grad[1])), grad
+    # The valid row is (softmax - one_hot) / batch, untouched by its neighbour.
+    expected = (np.asarray(jax.nn.softmax(logits[0])) - np.array([1, 0, 0])) / 2
+    np.testing.assert_allclose(grad[0], expected, rtol=1e-6)

@@ -7,7 +7,7 @@ Forward, per spatial axis with stride ``s`` and padding ``(lo, hi)``::
 
     y[o] = sum_j xpad[o * s + j] * w[j] + b,    xpad = x padded with lo, hi zeros
 
-Backward, written with the same convolution primitive (no autodiff):
+Backward, written by hand (no autodiff):
 
 * ``dx`` is the *full* correlation of ``dy`` (dilated by the stride) with the
   *flipped* kernel, in/out channels swapped; cropping by the forward padding is folded
@@ -16,10 +16,35 @@ Backward, written with the same convolution primitive (no autodiff):
   ``dy`` in which the batch axis is the contracted "channel" axis and ``dy`` is dilated
   by the stride.
 * ``db = sum_{batch, spatial} dy``.
+
+**Formulations** (the math above is fixed; how XLA is asked to compute it was chosen
+by measurement, ``benchmarks/formulations.py``, 2-core CPU, W4 of ``jaxbp bench``):
+
+* Forward, from the static shapes (:func:`forward_formulation`): a window of at most
+  ``PATCHES_MAX_WINDOW`` (32) values, ``"patches"``: one strided slice of the input
+  per kernel offset, concatenated on the channel axis (im2col), and one matmul; this
+  made W4's training step 15-25% faster than ``conv_general_dilated``, whose CPU
+  kernels handle one or three input channels poorly. Larger windows,
+  ``"convolution"``: ``lax.conv_general_dilated``, which wins once there are enough
+  channels (patches were 2x slower at 32x32, 32 -> 64). For one input channel, a sum of
+  the shifted slices times each offset's weights ("taps", no matmul) was 4x faster
+  than patches alone but slower inside a whole training step, so it was dropped.
+* ``dw`` is one ``conv_general_dilated`` on operands *explicitly transposed* into the
+  canonical layouts (``x`` to (in, *space, batch), ``dy`` to (*space, batch, out)).
+  The same convolution written with dimension numbers alone (``CHWN``/``IHWO``,
+  no transposes asked for) is as fast in a plain jitted step, but inside ``lax.scan``
+  (the fused epoch) XLA's CPU backend leaves it in its non-canonical form and runs it
+  10-25x slower (1.7 ms -> 46 ms for 64x28x28, 8 -> 16 channels), so the fused epoch
+  would be slower than the per-step loop. Patches and a matmul (``patches.T @ dy``)
+  were 2x slower.
+* ``dx`` is the convolution primitive; writing it as ``dy @ w.T`` and summing the
+  patches back (im2col's transpose, one ``lax.pad`` per offset) was no faster.
+  In a training step the first layer's ``dx`` is never used, and XLA removes it.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from typing import NamedTuple
@@ -87,6 +112,49 @@ def output_sizes(in_sizes, kernel_size, strides, pads):
                  for n, k, s, (lo, hi) in zip(in_sizes, kernel_size, strides, pads))
 
 
+# The forward formulation is chosen from the static shapes (measured with
+# benchmarks/formulations.py; see the module docstring): a window of at most this many
+# values (kh * kw * in) runs as patches and one matmul.
+PATCHES_MAX_WINDOW = 32
+
+
+def forward_formulation(ksize, c_in) -> str:
+    """``"patches"`` or ``"convolution"``: how the forward pass runs (module docstring)."""
+    return "patches" if math.prod(ksize) * c_in <= PATCHES_MAX_WINDOW else "convolution"
+
+
+def window_slices(x, ksize, strides, pads):
+    """One strided slice of the padded ``x`` per kernel offset, in the kernel's row-major
+    order: entry ``j`` is ``xpad[:, o * s + j, :]`` for every output position ``o``,
+    shape ``(batch, *out, in)``."""
+    n = len(ksize)
+    xpad = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+    out = output_sizes(x.shape[1:1 + n], ksize, strides, pads)
+    slices = []
+    for offset in itertools.product(*(range(k) for k in ksize)):
+        start = (0, *offset, 0)
+        limit = (x.shape[0], *(o + (q - 1) * s + 1 for o, q, s in zip(offset, out, strides)),
+                 x.shape[-1])
+        slices.append(lax.slice(xpad, start, limit, (1, *strides, 1)))
+    return slices
+
+
+def conv_forward(x, w, strides, pads):
+    """``y[o] = sum_j xpad[o * s + j] @ w[j]`` (no bias), by the formulation
+    :func:`forward_formulation` picks.
+
+    Shapes: ``x`` (batch, *in, ci), ``w`` (*k, ci, co) -> (batch, *out, co).
+    """
+    n = w.ndim - 2
+    ksize, c_out = w.shape[:n], w.shape[-1]
+    how = forward_formulation(ksize, w.shape[-2])
+    if how == "convolution":
+        return lax.conv_general_dilated(x, w, window_strides=strides, padding=pads,
+                                        dimension_numbers=_dimension_numbers(n))
+    p = jnp.concatenate(window_slices(x, ksize, strides, pads), axis=-1)  # im2col
+    return (p.reshape(-1, p.shape[-1]) @ w.reshape(-1, c_out)).reshape(*p.shape[:-1], c_out)
+
+
 def conv_input_grad(dy, w, in_sizes, strides, pads):
     """``dx``: full correlation of the stride-dilated ``dy`` with the flipped kernel.
 
@@ -109,8 +177,11 @@ def conv_input_grad(dy, w, in_sizes, strides, pads):
 def conv_kernel_grad(x, dy, ksize, strides, pads):
     """``dw[j, ci, co] = sum_{b, o} xpad[b, o * s + j, ci] * dy[b, o, co]``.
 
-    The batch axis plays the contracted channel axis; ``dy`` is the kernel, dilated by
-    the stride. Shapes: ``x`` (batch, *in, ci), ``dy`` (batch, *out, co) -> (*k, ci, co).
+    A correlation in which the batch axis is the contracted "channel" axis and ``dy``,
+    dilated by the stride, is the kernel. The operands are transposed explicitly into
+    the canonical layouts, ``x`` to (ci, *in, batch) and ``dy`` to (*out, batch, co),
+    rather than described by non-canonical dimension numbers: see the module docstring.
+    Shapes: ``x`` (batch, *in, ci), ``dy`` (batch, *out, co) -> (*k, ci, co).
     """
     n = len(ksize)
     in_sizes = x.shape[1:1 + n]
@@ -120,11 +191,12 @@ def conv_kernel_grad(x, dy, ksize, strides, pads):
         dilated = (o - 1) * s + 1
         # Trailing input the forward never reached (floor division) is cropped here.
         padding.append((lo, k + dilated - 1 - size - lo))
-    sp = _SPATIAL[n]
-    return lax.conv_general_dilated(x, dy, window_strides=(1,) * n, padding=padding,
-                                    rhs_dilation=strides,
-                                    dimension_numbers=("C" + sp + "N", "I" + sp + "O",
-                                                       sp + "NC"))
+    xt = jnp.moveaxis(jnp.moveaxis(x, -1, 0), 1, -1)  # (ci, *in, batch)
+    dyt = jnp.moveaxis(dy, 0, -2)                      # (*out, batch, co)
+    dw = lax.conv_general_dilated(xt, dyt, window_strides=(1,) * n, padding=padding,
+                                  rhs_dilation=strides,
+                                  dimension_numbers=_dimension_numbers(n))  # (ci, *k, co)
+    return jnp.moveaxis(dw, 0, -2)
 
 
 def _conv(n, features, kernel_size, stride, padding, bias, dtype):
@@ -168,8 +240,7 @@ def _conv(n, features, kernel_size, stride, padding, bias, dtype):
         if min(output_sizes(x.shape[1:1 + n], ksize, strides, pads)) < 1:
             raise ValueError(f"{where}: the kernel {shape_str(ksize)} does not fit x of "
                              f"shape {shape_str(x.shape)} with padding {pads}")
-        y = lax.conv_general_dilated(x, w, window_strides=strides, padding=pads,
-                                     dimension_numbers=_dimension_numbers(n))
+        y = conv_forward(x, w, strides, pads)
         if "b" in params:
             y = y + params["b"].reshape((1,) * (n + 1) + (-1,))
         return y, ConvResiduals(x)

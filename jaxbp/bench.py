@@ -1,0 +1,562 @@
+"""``jaxbp bench``: the hand-written backward against ``jax.grad`` (and PyTorch eager),
+side by side in one run.
+
+Workloads:
+
+* **W1**: document 000's 3-2-3-2 sigmoid network, one example, SGD 0.7 (dispatch-bound);
+* **W2**: MLP 64-128-64-10 (relu), batch 128, softmax cross-entropy;
+* **W3**: MLP 784-1024-1024-10 (relu), batch 512: matmul-bound, reported in GFLOP/s
+  against a matmul peak measured in the same run;
+* **W4**: CNN on 28x28x1, batch 64: conv 3x3x8 SAME, relu, max-pool 2, conv 3x3x16
+  SAME, relu, max-pool 2, dense 10.
+
+For each workload and each gradient (``manual``: the layers' backward passes;
+``autodiff``: ``jax.grad`` of the same forward) it times the per-step loop (one
+compiled :func:`jaxbp.train.make_step` call per minibatch from Python, the rows
+gathered on the host, as ``fit(fused=False)`` does) and the fused form
+(:func:`jaxbp.train.make_epoch`: many steps in one ``lax.scan``, shuffling and
+gathering on the device); both draw the same shuffled minibatches. It also times the
+first call of each (tracing plus compilation: the first call's time less a later
+call's). Repetitions are interleaved (manual, autodiff, manual, ...; the order
+alternates between rounds) and the medians reported, so that a machine's drift hits
+both sides alike. PyTorch eager runs the same networks afterwards when ``torch`` is
+importable (it is never a dependency), one pre-made batch per step, as its loops
+usually run; W4 also in PyTorch's faster CPU layout, ``channels_last``.
+
+Timings are only meaningful on a quiet machine; the tests never assert on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+WORKLOADS = ("W1", "W2", "W3", "W4")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="comma-separated subset of W1,W2,W3,W4 (default: all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="few, short repetitions (a smoke test, not a measurement)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="interleaved rounds per measurement (default 7, quick 2)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="target seconds per timed block (default 0.25, quick 0.02)")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="also write the results as JSON")
+    parser.add_argument("--no-torch", action="store_true",
+                        help="skip PyTorch even when it is installed")
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+@dataclasses.dataclass
+class Workload:
+    """One benchmark network with its data and optimizer."""
+
+    name: str
+    title: str
+    net: Any
+    loss: Any
+    input_shape: tuple
+    batch: int
+    optimizer: Any
+    params: Any
+    make_batches: Callable  # (key, count) -> (x (count, batch, ...), y (count, batch, ...))
+    flops: float | None = None  # per training step, matmul and convolution FLOPs
+    torch_model: Callable | None = None  # (torch, channels_last) -> (module, loss_fn, lr)
+
+
+def _classification_batches(input_shape, batch, classes=10):
+    import jax
+
+    def make(key, count):
+        kx, ky = jax.random.split(key)
+        x = jax.random.normal(kx, (count, batch, *input_shape), "float32")
+        y = jax.random.randint(ky, (count, batch), 0, classes, "int32")
+        return x, y
+
+    return make
+
+
+def build_workloads(names) -> list[Workload]:
+    import jax
+    import numpy as np
+    import optax
+
+    import jaxbp
+
+    out = []
+    for name in names:
+        key = jax.random.key(int(name[1:]))
+        if name == "W1":
+            ex = jaxbp.notes.load("000")
+            params = jax.tree.map(lambda a: np.asarray(a, np.float32), ex.params)
+            x0 = np.asarray(ex.x, np.float32)
+            t0 = np.asarray(ex.target, np.float32)
+
+            def make(key, count, x0=x0, t0=t0):
+                del key
+                return (np.broadcast_to(x0, (count, *x0.shape)).copy(),
+                        np.broadcast_to(t0, (count, *t0.shape)).copy())
+
+            out.append(Workload(
+                "W1", "doc 000 net 3-2-3-2 sigmoid, 1 example", ex.net, ex.loss, (3,), 1,
+                optax.sgd(ex.learning_rate), params, make, None, _torch_w1))
+        elif name == "W2":
+            net = jaxbp.serial(jaxbp.dense(128), jaxbp.relu(), jaxbp.dense(64),
+                               jaxbp.relu(), jaxbp.dense(10))
+            params, _ = net.init(key, (64,))
+            out.append(Workload(
+                "W2", "MLP 64-128-64-10, batch 128", net, jaxbp.softmax_cross_entropy(),
+                (64,), 128, optax.sgd(0.01), params, _classification_batches((64,), 128),
+                _mlp_flops((64, 128, 64, 10), 128), _torch_mlp((64, 128, 64, 10))))
+        elif name == "W3":
+            net = jaxbp.serial(jaxbp.dense(1024), jaxbp.relu(), jaxbp.dense(1024),
+                               jaxbp.relu(), jaxbp.dense(10))
+            params, _ = net.init(key, (784,))
+            out.append(Workload(
+                "W3", "MLP 784-1024-1024-10, batch 512", net,
+                jaxbp.softmax_cross_entropy(), (784,), 512, optax.sgd(0.01), params,
+                _classification_batches((784,), 512), _mlp_flops((784, 1024, 1024, 10), 512),
+                _torch_mlp((784, 1024, 1024, 10))))
+        elif name == "W4":
+            net = jaxbp.serial(jaxbp.conv2d(8, 3, padding="SAME"), jaxbp.relu(),
+                               jaxbp.max_pool2d(2), jaxbp.conv2d(16, 3, padding="SAME"),
+                               jaxbp.relu(), jaxbp.max_pool2d(2), jaxbp.flatten(),
+                               jaxbp.dense(10))
+            params, _ = net.init(key, (28, 28, 1))
+            out.append(Workload(
+                "W4", "CNN 28x28x1 conv8-pool-conv16-pool-dense10, batch 64", net,
+                jaxbp.softmax_cross_entropy(), (28, 28, 1), 64, optax.sgd(0.01), params,
+                _classification_batches((28, 28, 1), 64), _cnn_flops(64), _torch_w4))
+        else:
+            raise ValueError(f"--workloads: unknown workload {name!r}, expected some of "
+                             f"{', '.join(WORKLOADS)}")
+    return out
+
+
+def _mlp_flops(sizes, batch):
+    """Forward, weight gradients, and input gradients of every layer but the first."""
+    mm = [2 * batch * a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return float(3 * sum(mm) - mm[0])
+
+
+def _cnn_flops(batch):
+    conv1 = 2 * batch * 28 * 28 * 9 * 1 * 8
+    conv2 = 2 * batch * 14 * 14 * 9 * 8 * 16
+    dense = 2 * batch * 7 * 7 * 16 * 10
+    return float(3 * (conv1 + conv2 + dense) - conv1)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+class _Runner:
+    """A compiled step or epoch with its own params/opt_state chain (donated each call)."""
+
+    def __init__(self, w: Workload, grads: str, fused: bool, steps: int, data):
+        import jax
+        import jax.numpy as jnp
+        import numpy as np
+
+        from jaxbp import train
+
+        self.fused, self.steps = fused, steps
+        self.params = jax.tree.map(jnp.array, w.params)
+        self.state = w.optimizer.init(self.params)
+        if not fused:
+            # As fit(fused=False) runs it: the minibatches of make_epoch's shuffling,
+            # rows gathered on the host and sent with each call.
+            self.x = np.asarray(data[0]).reshape(-1, *data[0].shape[2:])
+            self.y = np.asarray(data[1]).reshape(-1, *data[1].shape[2:])
+            self.order = np.asarray(train.minibatch_indices(
+                jax.random.key(0), len(self.x), w.batch, steps=1024))
+            self.i = 0
+        t0 = time.perf_counter()
+        if fused:
+            self.fn = train.make_epoch(w.net, w.loss, w.optimizer, grads,
+                                       batch_size=w.batch, steps=steps)
+            self.x = jnp.asarray(data[0].reshape(-1, *data[0].shape[2:]))
+            self.y = jnp.asarray(data[1].reshape(-1, *data[1].shape[2:]))
+            self.key = jax.random.key(0)
+        else:
+            self.fn = train.make_step(w.net, w.loss, w.optimizer, grads)
+        self._call(1)
+        first = time.perf_counter() - t0
+        # The first call traces, compiles and runs once; a second call only runs.
+        self.first_call_s = max(first - self.time_per_step(1) * (steps if fused else 1), 0.0)
+
+    def _call(self, n):
+        import jax
+
+        if self.fused:
+            self.key, sub = jax.random.split(self.key)
+            self.params, self.state, losses = self.fn(self.params, self.state, sub,
+                                                      self.x, self.y)
+            jax.block_until_ready(losses)
+            return self.steps
+        value = None
+        for _ in range(n):
+            idx = self.order[self.i % len(self.order)]
+            self.i += 1
+            self.params, self.state, value = self.fn(self.params, self.state, self.x[idx],
+                                                     self.y[idx])
+        jax.block_until_ready(value)
+        return n
+
+    def time_per_step(self, n) -> float:
+        t0 = time.perf_counter()
+        done = self._call(n)
+        return (time.perf_counter() - t0) / done
+
+
+def _warm_up():
+    """Runs JAX's one-time set-up (the first compilation, the key machinery), so that
+    the first runner's compile time is its own."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxbp import train
+
+    jax.block_until_ready(train.minibatch_indices(jax.random.key(0), 8, 2, steps=3))
+    jax.block_until_ready(jax.jit(lambda a: a + 1)(jnp.zeros(2)))
+
+
+def matmul_peak(seconds: float, repeats: int) -> float:
+    """The best median GFLOP/s of float32 square matmuls (n = 1024, 2048) under ``jit``."""
+    import jax
+    import jax.numpy as jnp
+
+    best = 0.0
+    for n in (1024, 2048):
+        a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+        b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+        f = jax.jit(lambda a, b: a @ b)
+        f(a, b).block_until_ready()
+        t0 = time.perf_counter()
+        f(a, b).block_until_ready()
+        reps = max(1, int(seconds / max(time.perf_counter() - t0, 1e-6)))
+        rates = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                out = f(a, b)
+            out.block_until_ready()
+            rates.append(2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9)
+        best = max(best, _median(rates))
+    return best
+
+
+def bench_workload(w: Workload, repeats: int, seconds: float, log=print) -> dict:
+    """Interleaved medians for one workload: per-step loop and fused, both gradients."""
+    import jax
+
+    data = w.make_batches(jax.random.key(100), 8)
+    _warm_up()
+    runners = {}
+    for grads in ("manual", "autodiff"):
+        runners[(grads, False)] = _Runner(w, grads, False, 0, data)
+    # Calibrate: how many steps fill `seconds` (the slower gradient decides).
+    per_step = max(runners[(g, False)].time_per_step(3) for g in ("manual", "autodiff"))
+    n_loop = int(min(max(seconds / max(per_step, 1e-7), 3), 20000))
+    n_fused = int(min(max(seconds / max(per_step, 1e-7), 8), 20000))
+    for grads in ("manual", "autodiff"):
+        runners[(grads, True)] = _Runner(w, grads, True, n_fused, data)
+    times = {k: [] for k in runners}
+    for fused in (False, True):  # each mode's rounds apart, so that modes do not mix
+        order = [("manual", fused), ("autodiff", fused)]
+        for r in range(repeats):
+            for k in (order if r % 2 == 0 else order[::-1]):
+                times[k].append(runners[k].time_per_step(n_loop))
+    result = {"title": w.title, "batch": w.batch, "steps_loop": n_loop,
+              "steps_fused": n_fused}
+    for grads in ("manual", "autodiff"):
+        loop, fused = _median(times[(grads, False)]), _median(times[(grads, True)])
+        result[grads] = {
+            "loop_steps_per_s": 1.0 / loop, "fused_steps_per_s": 1.0 / fused,
+            "loop_ms_per_step": 1e3 * loop, "fused_ms_per_step": 1e3 * fused,
+            "loop_first_call_s": runners[(grads, False)].first_call_s,
+            "fused_first_call_s": runners[(grads, True)].first_call_s,
+            "loop_samples_ms": [1e3 * t for t in times[(grads, False)]],
+            "fused_samples_ms": [1e3 * t for t in times[(grads, True)]],
+        }
+        if w.flops:
+            result[grads]["loop_gflops"] = w.flops / loop / 1e9
+            result[grads]["fused_gflops"] = w.flops / fused / 1e9
+    for mode in ("loop", "fused"):
+        result[f"ratio_{mode}"] = (result["manual"][f"{mode}_ms_per_step"]
+                                   / result["autodiff"][f"{mode}_ms_per_step"])
+    for grads in ("manual", "autodiff"):
+        result[f"fused_over_loop_{grads}"] = (result[grads]["fused_ms_per_step"]
+                                              / result[grads]["loop_ms_per_step"])
+    result["flops_per_step"] = w.flops
+    return result
+
+
+# --------------------------------------------------------------------------- PyTorch
+
+
+def _torch_w1(torch, channels_last):
+    del channels_last
+    import numpy as np
+
+    import jaxbp
+
+    ex = jaxbp.notes.load("000")
+    dims = [(3, 2), (2, 3), (3, 2)]
+    layers = []
+    dense = [p for p in ex.params if p != ()]
+    for (a, b), p in zip(dims, dense):
+        lin = torch.nn.Linear(a, b)
+        with torch.no_grad():
+            lin.weight.copy_(torch.tensor(np.asarray(p["w"], np.float32).T))
+            lin.bias.copy_(torch.tensor(np.asarray(p["b"], np.float32)))
+        layers += [lin, torch.nn.Sigmoid()]
+
+    def half_mse(out, target):
+        return 0.5 * ((out - target) ** 2).sum(dim=1).mean()
+
+    return torch.nn.Sequential(*layers), half_mse, ex.learning_rate
+
+
+def _torch_mlp(sizes):
+    def build(torch, channels_last):
+        del channels_last
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(torch.nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                layers.append(torch.nn.ReLU())
+        return torch.nn.Sequential(*layers), torch.nn.CrossEntropyLoss(), 0.01
+
+    return build
+
+
+def _torch_w4(torch, channels_last):
+    del channels_last
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
+    return model, nn.CrossEntropyLoss(), 0.01
+
+
+def torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def bench_torch(w: Workload, repeats: int, seconds: float, channels_last: bool = False):
+    """Median ms per eager PyTorch training step (SGD) on the same network and batch."""
+    import numpy as np
+    import torch
+
+    import jax
+
+    torch.manual_seed(0)
+    model, loss_fn, lr = w.torch_model(torch, channels_last)
+    x, y = (np.asarray(a) for a in w.make_batches(jax.random.key(100), 8))
+    if x.ndim == 5:  # (count, batch, h, w, c) -> NCHW
+        x = x.transpose(0, 1, 4, 2, 3)
+    xs = [torch.from_numpy(np.array(x[i])) for i in range(len(x))]
+    ys = [torch.from_numpy(np.ascontiguousarray(
+        y[i].astype(np.int64) if y.dtype.kind == "i" else y[i])) for i in range(len(y))]
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        xs = [t.contiguous(memory_format=torch.channels_last) for t in xs]
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+
+    def run(n):
+        t0 = time.perf_counter()
+        for i in range(n):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xs[i % len(xs)]), ys[i % len(ys)])
+            loss.backward()
+            opt.step()
+        return (time.perf_counter() - t0) / n
+
+    per_step = run(3)
+    n = int(min(max(seconds / max(per_step, 1e-7), 3), 20000))
+    times = [run(n) for _ in range(repeats)]
+    return {"ms_per_step": 1e3 * _median(times), "steps_per_s": 1.0 / _median(times),
+            "samples_ms": [1e3 * t for t in times], "threads": torch.get_num_threads(),
+            "version": torch.__version__}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine_info() -> dict:
+    import jax
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"date": datetime.date.today().isoformat(), "cpu": cpu,
+            "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "jax": jax.__version__,
+            "backend": jax.default_backend(), "devices": jax.device_count()}
+
+
+def format_table(results: dict) -> str:
+    """The side-by-side table: steps/s, ratios, first-call times, PyTorch, notes."""
+    head = (f"{'':4s}{'mode':7s}{'manual/s':>10s}{'autodiff/s':>12s}{'man/auto':>10s}"
+            f"{'compile m/a (s)':>17s}{'torch/s':>10s}{'torch CL/s':>12s}{'man/torch':>11s}")
+    lines = [head, "-" * len(head)]
+    for name, r in results["workloads"].items():
+        m, a = r["manual"], r["autodiff"]
+        for mode in ("loop", "fused"):
+            cells = ["", "", ""]
+            if mode == "loop" and "torch" in r:
+                torch_runs = [r["torch"]] + ([r["torch_channels_last"]]
+                                             if "torch_channels_last" in r else [])
+                best = min(t["ms_per_step"] for t in torch_runs)
+                mine = min(m["loop_ms_per_step"], m["fused_ms_per_step"])
+                cells = [f"{r['torch']['steps_per_s']:.0f}",
+                         f"{r['torch_channels_last']['steps_per_s']:.0f}"
+                         if "torch_channels_last" in r else "", f"{mine / best:.2f}"]
+            lines.append(
+                f"{name if mode == 'loop' else '':4s}{mode:7s}"
+                f"{m[f'{mode}_steps_per_s']:10.0f}{a[f'{mode}_steps_per_s']:12.0f}"
+                f"{r[f'ratio_{mode}']:10.2f}"
+                f"{m[f'{mode}_first_call_s']:11.2f} /{a[f'{mode}_first_call_s']:4.1f}"
+                f"{cells[0]:>10s}{cells[1]:>12s}{cells[2]:>11s}")
+    lines += [
+        "",
+        "man/auto: time per step of the hand-written backward / of jax.grad (<= 1.00: at "
+        "least as fast).",
+        "loop: one compiled step per call from Python, minibatch rows gathered on the "
+        "host (as fit(fused=False));",
+        "fused: make_epoch, all steps in one lax.scan call, shuffling and gathering on "
+        "the device; both draw the same shuffled minibatches.",
+        "compile: first call less a later call (tracing + compilation), manual / "
+        "autodiff.",
+    ]
+    if any("torch" in r for r in results["workloads"].values()):
+        lines.append("man/torch: the faster manual form / PyTorch eager's best layout "
+                     "(CL: channels_last), per step.")
+    peak = results.get("matmul_peak_gflops")
+    for name, r in results["workloads"].items():
+        m, a = r["manual"], r["autodiff"]
+        notes = [f"{name} {r['title']}: per step, manual {_t(m['loop_ms_per_step'])} "
+                 f"loop, {_t(m['fused_ms_per_step'])} fused; jax.grad "
+                 f"{_t(a['loop_ms_per_step'])}, {_t(a['fused_ms_per_step'])}"]
+        if "torch" in r:
+            notes.append(f"torch {_t(r['torch']['ms_per_step'])}" + (
+                f", channels_last {_t(r['torch_channels_last']['ms_per_step'])}"
+                if "torch_channels_last" in r else ""))
+        if name == "W3" and peak:
+            best = max(m["loop_gflops"], m["fused_gflops"])
+            notes.append(f"{best:.0f} GFLOP/s = {100 * best / peak:.0f}% of the measured "
+                         f"matmul peak ({peak:.0f} GFLOP/s)")
+            if r.get("matmul_bound_ms"):
+                fastest = min(m["loop_ms_per_step"], m["fused_ms_per_step"])
+                notes.append(f"the step's matmuls alone take {r['matmul_bound_ms']:.2f} ms "
+                             f"= {100 * r['matmul_bound_ms'] / fastest:.0f}% of the step")
+        lines.append("; ".join(notes))
+    return "\n".join(lines)
+
+
+def _t(ms):
+    """A time per step, in ms or, below 0.1 ms, in us."""
+    return f"{ms:.3f} ms" if ms >= 0.1 else f"{1e3 * ms:.3g} us"
+
+
+def matmul_bound_ms(w: Workload, repeats: int, seconds: float) -> float:
+    """Median ms of the MLP step's matmuls run alone, one compiled call each: forward
+    ``x @ w``, weight gradients ``x.T @ dy`` and input gradients ``dy @ w.T`` (all but
+    the first layer's), the shapes of ``w``'s training step."""
+    import jax
+    import jax.numpy as jnp
+
+    sizes = [w.input_shape[0]] + [leaf.shape[1] for leaf in jax.tree.leaves(w.params)
+                                  if leaf.ndim == 2]
+    b = w.batch
+    key = iter(jax.random.split(jax.random.key(0), 64))
+
+    def normal(*shape):
+        return jax.random.normal(next(key), shape, jnp.float32)
+
+    calls = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        x, wt, dy = normal(b, n_in), normal(n_in, n_out), normal(b, n_out)
+        calls.append((jax.jit(lambda x, wt: x @ wt), (x, wt)))
+        calls.append((jax.jit(lambda x, dy: x.T @ dy), (x, dy)))
+        if i:
+            calls.append((jax.jit(lambda dy, wt: dy @ wt.T), (dy, wt)))
+    totals = []
+    for f, args in calls:
+        f(*args).block_until_ready()
+    for _ in range(repeats):
+        total = 0.0
+        for f, args in calls:
+            t0, n = time.perf_counter(), 0
+            while time.perf_counter() - t0 < seconds / len(calls):
+                out = f(*args)
+                n += 1
+            out.block_until_ready()
+            total += (time.perf_counter() - t0) / n
+        totals.append(total)
+    return 1e3 * _median(totals)
+
+
+def run(args) -> int:
+    names = [n.strip().upper() for n in args.workloads.split(",") if n.strip()]
+    bad = [n for n in names if n not in WORKLOADS]
+    if bad or not names:
+        print(f"jaxbp bench: --workloads must name some of {', '.join(WORKLOADS)}, got "
+              f"{args.workloads!r}", file=sys.stderr)
+        return 2
+    repeats = args.repeats or (2 if args.quick else 7)
+    seconds = args.seconds or (0.02 if args.quick else 0.25)
+    if repeats < 1 or seconds <= 0:
+        print("jaxbp bench: --repeats and --seconds must be positive", file=sys.stderr)
+        return 2
+    use_torch = not args.no_torch and torch_available()
+    info = machine_info()
+    print(f"jaxbp bench: {info['cpu']} ({info['cores']} cores), jax {info['jax']} on "
+          f"{info['backend']}, {info['date']}; {repeats} interleaved rounds, medians"
+          + ("" if use_torch else "; PyTorch not installed" if not args.no_torch else ""))
+    results = {"machine": info, "repeats": repeats, "workloads": {}}
+    for w in build_workloads(names):
+        print(f"  {w.name}: {w.title} ...", flush=True)
+        r = bench_workload(w, repeats, seconds)
+        if use_torch and w.torch_model is not None:
+            r["torch"] = bench_torch(w, repeats, seconds)
+            if w.name == "W4":
+                r["torch_channels_last"] = bench_torch(w, repeats, seconds,
+                                                       channels_last=True)
+        if w.name == "W3":
+            r["matmul_bound_ms"] = matmul_bound_ms(w, repeats, seconds)
+        results["workloads"][w.name] = r
+    if "W3" in names:
+        results["matmul_peak_gflops"] = matmul_peak(seconds, repeats)
+    print()
+    print(format_table(results))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+        print(f"\nresults written to {args.json}")
+    return 0

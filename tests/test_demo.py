@@ -1,0 +1,130 @@
+"""``jaxbp demo``: trains, reports, plots; on the digits, on a user's .npz, on document
+000's network; and the learner's implementations plugged in with ``--impl``.
+
+The demos run in-process through ``jaxbp.cli.main`` (as the ``jaxbp`` command does)
+with few epochs; one test runs the CNN demo's default schedule to its accuracy goal.
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+from jaxbp import cli, data
+
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run_demo(capsys, *argv):
+    code = cli.main(["demo", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def held_out_accuracy(out):
+    match = re.search(r"held-out accuracy with the hand-written backward: ([\d.]+)%", out)
+    assert match, out
+    return float(match.group(1)) / 100
+
+
+def assert_png(path):
+    assert path.exists(), path
+    head = path.read_bytes()[:24]
+    assert head[:8] == PNG_SIGNATURE
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    assert width >= 300 and height >= 300
+
+
+def test_cnn_demo_trains_both_ways_and_writes_three_plots(capsys, tmp_path):
+    code, out, err = run_demo(capsys, "--epochs", "2", "--out", str(tmp_path))
+    assert code == 0, err
+    assert "hand-written backward" in out and "jax.grad (autodiff)" in out
+    assert held_out_accuracy(out) > 0.5  # two epochs already learn a lot
+    for name in ("cnn_curves.png", "cnn_predictions.png", "cnn_confusion.png"):
+        assert_png(tmp_path / name)
+    first = float(re.search(r"differ by ([\d.e+-]+) \(relative\) after epoch 1", out).group(1))
+    assert first < 1e-4  # one epoch in, the runs agree to float32 rounding
+
+
+@pytest.mark.slow
+def test_cnn_demo_default_schedule_reaches_98_percent(capsys, tmp_path):
+    code, out, err = run_demo(capsys, "--no-autodiff", "--no-plots", "--save",
+                              str(tmp_path / "params.npz"))
+    assert code == 0, err
+    assert held_out_accuracy(out) >= 0.98
+    assert "goal >= 98%: met" in out
+    assert (tmp_path / "params.npz").exists()
+
+
+def test_mlp_demo_on_a_users_npz_file(capsys, tmp_path):
+    # Two classes a network must learn: a bright bar in the top or the bottom half.
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        y = rng.integers(0, 2, n)
+        x = rng.integers(0, 60, (n, 8, 8)).astype(np.uint8)
+        for i, label in enumerate(y):
+            row = rng.integers(0, 4) + 4 * label
+            x[i, row, :] = 255
+        return x, y
+
+    (x_train, y_train), (x_test, y_test) = make(256), make(64)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    ds = data.load_npz(path)
+    assert ds.x_train.shape == (256, 8, 8, 1) and ds.classes == 2
+    assert ds.x_train.dtype == np.float32 and ds.x_train.max() <= 1.0
+    code, out, err = run_demo(capsys, "mlp", "--data", str(path), "--epochs", "5",
+                              "--no-autodiff", "--out", str(tmp_path / "plots"))
+    assert code == 0, err
+    assert "mine.npz, 256 training and 64 held-out" in out
+    assert held_out_accuracy(out) >= 0.9
+    assert_png(tmp_path / "plots" / "mlp_confusion.png")
+
+
+def test_demo_reports_a_bad_data_file_in_one_line(capsys, tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, x_train=np.zeros((4, 3)), y_train=np.zeros(4))
+    code, out, err = run_demo(capsys, "--data", str(path), "--no-plots")
+    assert code == 2
+    assert "missing ['x_test', 'y_test']" in err and "Traceback" not in err
+    flat = tmp_path / "flat.npz"
+    np.savez(flat, x_train=np.zeros((4, 3)), y_train=np.zeros(4, int),
+             x_test=np.zeros((2, 3)), y_test=np.zeros(2, int))
+    code, _, err = run_demo(capsys, "cnn", "--data", str(flat), "--no-plots")
+    assert code == 2 and "the CNN needs images" in err
+
+
+def test_doc000_demo_trains_the_documents_network_to_its_targets(capsys, tmp_path):
+    code, out, err = run_demo(capsys, "doc000", "--out", str(tmp_path))
+    assert code == 0, err
+    start = float(re.search(r"E = ([\d.]+) at the start", out).group(1))
+    # 000, the line "E = ... = 0.422": the loss of the document's initial weights.
+    assert round(start, 3) == 0.422
+    final = re.search(r"outputs after \d+ steps: \(([\d.]+), ([\d.]+)\)", out)
+    o1, o2 = float(final.group(1)), float(final.group(2))
+    # 000's targets: 0.01 and 0.99.
+    assert abs(o1 - 0.01) < 0.005 and abs(o2 - 0.99) < 0.005
+    assert "reached" in out
+    assert_png(tmp_path / "doc000_convergence.png")
+
+
+def test_impl_trains_document_000_with_the_solutions_backward_passes(capsys):
+    code, out, err = run_demo(capsys, "doc000", "--impl", "solutions", "--epochs", "200",
+                              "--no-plots", "--no-autodiff")
+    assert code == 0, err
+    # 000, the line "E = ... = 0.422": the same start through the plugged-in layers.
+    assert "E = 0.4225 at the start" in out
+
+
+def test_impl_with_unfinished_exercises_says_which_in_one_line(capsys, tmp_path):
+    # A fresh, untouched exercise set (whatever state the learner's own copy is in).
+    assert cli.main(["exercises", "generate", "--out", str(tmp_path / "ex")]) == 0
+    capsys.readouterr()
+    code, out, err = run_demo(capsys, "mlp", "--impl", str(tmp_path / "ex"), "--epochs",
+                              "1", "--no-plots")
+    assert code == 2
+    assert "not done yet" in err and "Traceback" not in err
