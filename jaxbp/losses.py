@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 
 from jaxbp._core import Loss, check_array, is_concrete, shape_str
@@ -80,6 +81,18 @@ def _labels_to_one_hot(logits, target, where):
     return jax.nn.one_hot(target, n_classes, dtype=logits.dtype)
 
 
+def _log_softmax_and_softmax(logits):
+    """``(log_softmax(z), softmax(z))`` over the last axis, sharing one ``exp``.
+
+    Shifting by the row maximum keeps every ``exp`` in [0, 1], so both are finite for
+    any finite logits (log-probabilities of about -2e4 at logits of +-1e4).
+    """
+    shifted = logits - lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
+    e = jnp.exp(shifted)
+    total = jnp.sum(e, axis=-1, keepdims=True)
+    return shifted - jnp.log(total), e / total
+
+
 class SoftmaxXentResiduals(NamedTuple):
     probs: jax.Array          # (batch, classes) softmax of the logits
     target: jax.Array         # (batch, classes) one-hot or probability targets
@@ -104,7 +117,7 @@ def softmax_cross_entropy() -> Loss:
                              f"{shape_str(pred.shape)}")
         if not hasattr(target, "dtype"):
             target = jnp.asarray(target)
-        log_probs = jax.nn.log_softmax(pred, axis=-1)  # finite for finite logits
+        log_probs, probs = _log_softmax_and_softmax(pred)
         if jnp.issubdtype(target.dtype, jnp.integer):
             valid = (target >= 0) & (target < pred.shape[-1])
             one_hot = _labels_to_one_hot(pred, target, where)
@@ -113,7 +126,7 @@ def softmax_cross_entropy() -> Loss:
             poison = jnp.where(valid, jnp.zeros((), pred.dtype),
                                jnp.asarray(jnp.nan, pred.dtype))[:, None]
             per_example = poison[:, 0] - jnp.sum(one_hot * log_probs, axis=-1)
-            residuals = SoftmaxXentResiduals(jnp.exp(log_probs), one_hot, None, poison)
+            residuals = SoftmaxXentResiduals(probs, one_hot, None, poison)
             return jnp.mean(per_example), residuals
         if target.shape == pred.shape[:1]:
             raise TypeError(f"{where}: integer labels must have an integer dtype, got "
@@ -125,7 +138,7 @@ def softmax_cross_entropy() -> Loss:
                              f"{shape_str(pred.shape[:1])}, got {shape_str(target.shape)}")
         target = target.astype(pred.dtype)
         per_example = -jnp.sum(target * log_probs, axis=-1)
-        residuals = SoftmaxXentResiduals(jnp.exp(log_probs), target,
+        residuals = SoftmaxXentResiduals(probs, target,
                                          jnp.sum(target, axis=-1, keepdims=True), None)
         return jnp.mean(per_example), residuals
 
