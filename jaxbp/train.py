@@ -16,7 +16,7 @@ the same program; XLA inserts the all-reduce that sums the per-device gradients 
 batch sums in ``dw = x.T @ dy`` and ``db = sum dy`` become a local sum plus an
 all-reduce). Several hosts work the same way after ``jax.distributed.initialize()``:
 the mesh then spans every host's devices and each process passes its own slice of the
-batch (see ``docs/training.md``).
+batch (see the README, "Data parallelism").
 """
 
 from __future__ import annotations
