@@ -86,6 +86,18 @@ def _check_optimizer(optimizer, where):
                         f"(with init and update), got {type(optimizer).__name__}")
 
 
+def _check_dataset(x, y, batch_size, where) -> int:
+    """The number of examples, after checking ``y`` pairs with ``x`` and fills a batch."""
+    n = x.shape[0]
+    if y.shape[:1] != (n,):
+        raise ValueError(f"{where}: y must have {n} rows, one per row of x "
+                         f"{shape_str(x.shape)}, got {shape_str(y.shape)}")
+    if n < batch_size:
+        raise ValueError(f"{where}: x must hold at least batch_size = {batch_size} "
+                         f"examples, got shape {shape_str(x.shape)}")
+    return n
+
+
 def _check_grads(grads, where):
     if grads not in GRADS:
         raise ValueError(f"{where}: grads must be one of {GRADS}, got {grads!r}")
@@ -279,13 +291,7 @@ def make_epoch(net: Layer, loss: Loss, optimizer, grads: str = "manual", *,
                          f"{sh.n_devices} devices, got {batch_size}")
 
     def epoch(params, opt_state, key, x, y):
-        n = x.shape[0]
-        if y.shape[:1] != (n,):
-            raise ValueError(f"{where}: y must have {n} rows, one per row of x "
-                             f"{shape_str(x.shape)}, got {shape_str(y.shape)}")
-        if n < batch_size:
-            raise ValueError(f"{where}: x must hold at least batch_size = {batch_size} "
-                             f"examples, got shape {shape_str(x.shape)}")
+        n = _check_dataset(x, y, batch_size, where)
         batches = minibatch_indices(key, n, batch_size, steps)
 
         def body(carry, idx):
@@ -471,13 +477,7 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
     batch_size = _positive(batch_size, "batch_size", where)
     _check_key(key, where)
     x, y = np.asarray(x), np.asarray(y)
-    n = x.shape[0]
-    if y.shape[:1] != (n,):
-        raise ValueError(f"{where}: y must have {n} rows, one per row of x "
-                         f"{shape_str(x.shape)}, got {shape_str(y.shape)}")
-    if n < batch_size:
-        raise ValueError(f"{where}: x must hold at least batch_size = {batch_size} "
-                         f"examples, got shape {shape_str(x.shape)}")
+    n = _check_dataset(x, y, batch_size, where)
     params = jax.tree.map(jnp.array, params)  # a copy: the steps donate their inputs
     opt_state = optimizer.init(params) if opt_state is None else jax.tree.map(jnp.array,
                                                                              opt_state)

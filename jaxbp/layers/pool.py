@@ -41,6 +41,7 @@ from jax import lax
 
 from jaxbp._core import (Layer, check_array, check_input_shape, check_int_tuple,
                          check_rank, shape_str)
+from jaxbp.layers.conv import window_slices
 
 
 class PoolResiduals(NamedTuple):
@@ -48,17 +49,11 @@ class PoolResiduals(NamedTuple):
     argmax: jax.Array  # (batch, *out, channels) int32: first max's offset in its window
 
 
-def _windows(x, window, strides, out):
-    """Strided slices of ``x``, one per window offset, stacked on a new last axis."""
-    n = len(window)
-    slices = []
-    for offset in itertools.product(*(range(k) for k in window)):
-        start = (0, *offset, 0)
-        limit = (x.shape[0], *(o + (q - 1) * s + 1 for o, q, s in zip(offset, out, strides)),
-                 x.shape[-1])
-        slices.append(lax.slice(x, start, limit, (1, *strides, 1)))
-    del n
-    return jnp.stack(slices, axis=-1)
+def _windows(x, window, strides):
+    """Strided slices of ``x``, one per window offset, stacked on a new last axis:
+    ``(batch, *out, channels, prod(window))`` (the convolution's im2col, unpadded)."""
+    no_padding = tuple((0, 0) for _ in window)
+    return jnp.stack(window_slices(x, window, strides, no_padding), axis=-1)
 
 
 def _reshape_windows(x, window, out):
@@ -104,7 +99,7 @@ def _pool(n, window, stride):
                              f"spatial shape {shape_str(x.shape[1:1 + n])}")
         out = out_sizes(x.shape[1:1 + n])
         patches = (_reshape_windows(x, window, out) if disjoint
-                   else _windows(x, window, strides, out))
+                   else _windows(x, window, strides))
         argmax = jnp.argmax(patches, axis=-1).astype(jnp.int32)  # first maximum on ties
         y = jnp.max(patches, axis=-1)
         return y, PoolResiduals(x, argmax)
