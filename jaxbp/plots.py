@@ -34,6 +34,17 @@ def _save(fig, path):
     return path
 
 
+def _save_curves(fig, axes, title, path):
+    """Grid and legend on each of ``axes``, the optional title, then :func:`_save`."""
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _style(label):
     return AUTODIFF_STYLE if "autodiff" in label else MANUAL_STYLE
 
@@ -73,13 +84,7 @@ def training_curves(histories: dict, path, title: str = "") -> str:
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy (%)")
     ax_acc.set_title("accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _save_curves(fig, (ax_loss, ax_acc), title, path)
 
 
 def _shade(color):
@@ -208,10 +213,4 @@ def convergence(loss_steps, losses: dict, output_steps, outputs: dict, targets, 
     ax_out.set_ylabel("output")
     ax_out.set_ylim(-0.05, 1.05)
     ax_out.set_title("outputs approach the targets")
-    for ax in (ax_loss, ax_out):
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _save_curves(fig, (ax_loss, ax_out), title, path)

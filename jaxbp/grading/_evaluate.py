@@ -239,12 +239,8 @@ class _Grader:
                 first, text = self._walk_layers(case, out)
             else:
                 first, text = bad[0], bad[0].entry_message()
-            mistake = diagnose(first, self._candidates(case, first.name))
-            if mistake:
-                text = f"{mistake.message}: {text}"
-            table = "\n".join("  " + c.line(_width(out)) for c in out)
-            return CheckResult(name, 0, pts, "failed", f"{text} ({where})\n{table}",
-                               mistake.key if mistake else None)
+            return _failed(name, pts, f"{text} ({where})", first,
+                           self._candidates(case, first.name), out)
         return CheckResult(name, pts, pts, "passed")
 
     def _walk_layers(self, case, out):
@@ -294,12 +290,7 @@ class _Grader:
                     f"your {entry} gives {value:.{p.decimals + 3}g} ({p.source}; on "
                     f"{doc.label})")
             candidates = doc.candidates().get(p.leaf, []) if doc.candidates else []
-            mistake = diagnose(cmp, candidates)
-            if mistake:
-                text = f"{mistake.message}: {text}"
-            table = "\n".join("  " + c.line(_width(out)) for c in out)
-            return CheckResult(name, 0, pts, "failed", f"{text}\n{table}",
-                               mistake.key if mistake else None)
+            return _failed(name, pts, text, cmp, candidates, out)
         return CheckResult(name, pts, pts, "passed")
 
     def jit(self, outcomes, cases) -> CheckResult:
@@ -314,6 +305,17 @@ class _Grader:
                 return CheckResult("jit", 0, 1, "failed", "under jax.jit: your function "
                                    "compiles, but its answer is wrong (see values)")
         return CheckResult("jit", 1, 1, "passed")
+
+
+def _failed(name, pts, text, compared, candidates, out) -> CheckResult:
+    """A failed check: the diagnosed mistake (if the evidence names one) before ``text``,
+    then the comparison of every output, one line each."""
+    mistake = diagnose(compared, candidates)
+    if mistake:
+        text = f"{mistake.message}: {text}"
+    table = "\n".join("  " + c.line(_width(out)) for c in out)
+    return CheckResult(name, 0, pts, "failed", f"{text}\n{table}",
+                       mistake.key if mistake else None)
 
 
 def _width(out: list[LeafComparison]) -> int:

@@ -159,6 +159,14 @@ class FormulaExample:
         return {f.name: f.fn for f in self.entries}
 
 
+READING_HEADING = "Where this reading differs from READING.md:"
+
+
+def reading_section(docstring: str | None) -> str:
+    """The part of a document module's docstring after :data:`READING_HEADING`."""
+    return (docstring or "").split(READING_HEADING)[-1].strip()
+
+
 def frozen(a) -> np.ndarray:
     """A read-only float64 copy, so that a cached example cannot be changed by a caller."""
     a = np.array(a, dtype=np.float64)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 import jaxbp
-from jaxbp.notes._example import Example, ParamRef, build_params, frozen
+from jaxbp.notes._example import Example, ParamRef, build_params, frozen, reading_section
 from jaxbp.notes._records import Erratum, operand_slip, record, sigmoid
 
 NAME = "000"
@@ -362,5 +362,4 @@ def example() -> Example:
         learning_rate=ALPHA, printed=_printed(), convention="notes",
         param_table=PARAM_TABLE, values=values, graph=graph,
         stated=("i1", "i2", "i3", "alpha", "target_o1", "target_o2"),
-        reading=(__doc__ or "").split("Where this reading differs from READING.md:")[-1]
-        .strip())
+        reading=reading_section(__doc__))

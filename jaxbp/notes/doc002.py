@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 import jaxbp
-from jaxbp.notes._example import Example, ParamRef, build_params, frozen
+from jaxbp.notes._example import Example, ParamRef, build_params, frozen, reading_section
 from jaxbp.notes._records import Erratum, given, record, sigmoid
 
 NAME = "002"
@@ -201,5 +201,4 @@ def example() -> Example:
         param_table=PARAM_TABLE, values=values, graph=graph,
         stated=("x1", "x2", "y1", "y2", "eta"),
         grad_names=tuple((f"delta{i}", f"w{i}") for i in range(1, 9)),
-        reading=(__doc__ or "").split("Where this reading differs from READING.md:")[-1]
-        .strip())
+        reading=reading_section(__doc__))

@@ -58,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxbp
-from jaxbp.notes._example import Example, ParamRef, build_params, frozen
+from jaxbp.notes._example import Example, ParamRef, build_params, frozen, reading_section
 from jaxbp.notes._records import Erratum, given, operand_slip, record
 
 NAME = "003"
@@ -377,5 +377,4 @@ def example() -> Example:
         loss=jaxbp.softmax_cross_entropy(), learning_rate=ALPHA, printed=_printed(),
         convention="notes", param_table=PARAM_TABLE, values=values, graph=graph,
         stated=("i1", "alpha", "target_o1", "target_o2"),
-        reading=(__doc__ or "").split("Where this reading differs from READING.md:")[-1]
-        .strip())
+        reading=reading_section(__doc__))
