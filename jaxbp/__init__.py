@@ -5,6 +5,7 @@ over explicit parameter pytrees; every backward is written by hand and checked a
 ``jax.vjp``. See DESIGN in the project's README for the contract.
 """
 
+from jaxbp._apply import apply, bind, init_state
 from jaxbp._core import Layer, Loss
 from jaxbp.check import GradientReport, check_gradients
 from jaxbp.grad import differentiable, value_and_grad
@@ -12,12 +13,13 @@ from jaxbp.layers import (conv1d, conv2d, dense, flatten, max_pool1d, max_pool2d
                           sigmoid, softmax, tanh)
 from jaxbp.losses import (binary_cross_entropy, half_mse, sigmoid_binary_cross_entropy,
                           softmax_cross_entropy)
-from jaxbp.network import serial
+from jaxbp.network import residual, serial
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "GradientReport", "Layer", "Loss", "binary_cross_entropy", "check_gradients",
+    "GradientReport", "Layer", "Loss", "apply", "binary_cross_entropy", "bind",
+    "check_gradients", "init_state", "residual",
     "conv1d", "conv2d", "dense", "differentiable", "flatten", "half_mse", "max_pool1d",
     "max_pool2d", "relu", "serial", "sigmoid", "sigmoid_binary_cross_entropy", "softmax",
     "softmax_cross_entropy", "tanh", "value_and_grad",

@@ -33,6 +33,31 @@ class Layer(NamedTuple):
         the tree structure of ``params``. Written by hand, without JAX's autodiff.
       name: a short name used in reports and error messages.
       layers: the sub-layers of a composite layer (``serial``), else ``()``.
+      apply: for a layer that uses randomness, a mode or state (``dropout``,
+        ``batch_norm`` and any composite holding one), the extended forward
+        ``apply(params, state, x, *, key=None, train=False) -> (y, residuals, state)``;
+        ``None`` for every other layer. Call it through :func:`jaxbp.apply`, which
+        works for every layer.
+      init_state: for a layer with state (``batch_norm``), ``init_state(params) ->
+        state``, the initial non-parameter state; ``None`` otherwise. Call it through
+        :func:`jaxbp.init_state`.
+
+    **Randomness, mode and state** (the extended contract, all optional):
+
+    * ``forward(params, x)`` is the plain form every layer has: no key and no state.
+      Dropout is then the identity, and batch norm normalizes with the batch's own
+      statistics (training-mode arithmetic) and updates nothing.
+    * ``jaxbp.apply(layer, params, state, x, key=key, train=True)`` is training mode:
+      dropout draws its mask from ``key`` (required), batch norm normalizes with the
+      batch statistics and returns the updated running statistics in the new
+      ``state``. ``train=False`` is inference mode: dropout is the identity, batch norm
+      uses the running statistics from ``state``.
+    * State is a pytree apart from ``params`` (the optimizer never sees it), made by
+      ``jaxbp.init_state(layer, params)``; composites keep one entry per sub-layer, as
+      their params do; a stateless layer's state is ``()``.
+    * ``backward(params, residuals, dy)`` never changes: what it needs (a dropout mask,
+      the statistics a batch norm used) travels in the residuals.
+    * A layer whose input is integer (``embedding``) returns ``dx = None``.
     """
 
     init: Callable[[jax.Array, Shape], tuple[Params, Shape]]
@@ -40,6 +65,8 @@ class Layer(NamedTuple):
     backward: Callable[[Params, Any, jax.Array], tuple[Params, jax.Array]]
     name: str = "layer"
     layers: tuple = ()
+    apply: Callable | None = None
+    init_state: Callable | None = None
 
 
 class Loss(NamedTuple):

@@ -6,24 +6,40 @@ from typing import Callable
 
 import jax
 
+from jaxbp._apply import apply
 from jaxbp._core import Layer, Loss
 
 
-def value_and_grad(net: Layer, loss: Loss) -> Callable:
+def value_and_grad(net: Layer, loss: Loss, *, with_state: bool = False) -> Callable:
     """The loss and its parameter gradients, computed by the hand-written passes alone.
 
     Args:
       net: a layer (often a ``serial`` network).
       loss: a loss.
+      with_state: use the extended forward (:func:`jaxbp.apply`) in training mode, for
+        networks with dropout or batch norm.
 
     Returns:
       ``f(params, x, target) -> (value, grads)``; ``grads`` has the tree structure of
-      ``params``. Pure and jit-compatible; no JAX autodiff runs inside.
+      ``params``. Pure and jit-compatible; no JAX autodiff runs inside. With
+      ``with_state=True``: ``f(params, state, x, target, key) -> ((value, new_state),
+      grads)`` (as ``jax.value_and_grad(..., has_aux=True)``), the state from
+      :func:`jaxbp.init_state` (or ``None`` to keep none) and ``key`` a
+      ``jax.random.key`` for dropout (or ``None`` when the network draws nothing).
     """
     _check_layer(net, "net", "value_and_grad")
     if not isinstance(loss, Loss):
         raise TypeError(f"value_and_grad: loss must be a jaxbp.Loss, got "
                         f"{type(loss).__name__}")
+    if with_state:
+        def f_state(params, state, x, target, key=None):
+            y, residuals, new_state = apply(net, params, state, x, key=key, train=True)
+            value, loss_residuals = loss.forward(y, target)
+            dy = loss.backward(loss_residuals)
+            grads, _ = net.backward(params, residuals, dy)
+            return (value, new_state), grads
+
+        return f_state
 
     def f(params, x, target):
         y, residuals = net.forward(params, x)
