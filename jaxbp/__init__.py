@@ -13,6 +13,7 @@ from jaxbp.layers import (conv1d, conv2d, dense, flatten, max_pool1d, max_pool2d
 from jaxbp.losses import (binary_cross_entropy, half_mse, sigmoid_binary_cross_entropy,
                           softmax_cross_entropy)
 from jaxbp.network import serial
+from jaxbp.summary import summary
 
 __version__ = "0.1.0"
 
@@ -20,7 +21,7 @@ __all__ = [
     "GradientReport", "Layer", "Loss", "binary_cross_entropy", "check_gradients",
     "conv1d", "conv2d", "dense", "differentiable", "flatten", "half_mse", "max_pool1d",
     "max_pool2d", "relu", "serial", "sigmoid", "sigmoid_binary_cross_entropy", "softmax",
-    "softmax_cross_entropy", "tanh", "value_and_grad",
+    "softmax_cross_entropy", "summary", "tanh", "value_and_grad",
 ]
 
 
