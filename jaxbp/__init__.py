@@ -14,6 +14,7 @@ from jaxbp.layers import (conv1d, conv2d, dense, flatten, max_pool1d, max_pool2d
 from jaxbp.losses import (binary_cross_entropy, half_mse, sigmoid_binary_cross_entropy,
                           softmax_cross_entropy)
 from jaxbp.network import residual, serial
+from jaxbp.summary import summary
 
 __version__ = "0.1.0"
 
@@ -22,7 +23,7 @@ __all__ = [
     "check_gradients", "init_state", "residual",
     "conv1d", "conv2d", "dense", "differentiable", "flatten", "half_mse", "max_pool1d",
     "max_pool2d", "relu", "serial", "sigmoid", "sigmoid_binary_cross_entropy", "softmax",
-    "softmax_cross_entropy", "tanh", "value_and_grad",
+    "softmax_cross_entropy", "summary", "tanh", "value_and_grad",
 ]
 
 

@@ -20,7 +20,9 @@ def add_arguments(parser):
     parser.add_argument("--shape", default=None,
                         help="input shape without the batch axis, e.g. 8 or 6,6,1 "
                              "(default 8 for a user's layer)")
-    parser.add_argument("--batch", type=int, default=3, help="batch size (default 3)")
+    parser.add_argument("--batch", type=int, default=3,
+                        help="batch size (default 3; at 1 a gradient not summed over the "
+                             "batch goes unnoticed)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--tolerance", type=float, default=None,
                         help="relative error that passes (default 1e-6)")
@@ -96,6 +98,10 @@ def run(args) -> int:
     except (ValueError, TypeError) as e:
         print(f"jaxbp check: {e}", file=sys.stderr)
         return 2
+    if args.batch < 1:
+        print(f"jaxbp check: --batch must be a positive int, got {args.batch}",
+              file=sys.stderr)
+        return 2
     key = jax.random.key(args.seed)
     ok = True
     for title, layer, shape in targets:
@@ -106,6 +112,12 @@ def run(args) -> int:
         except (ValueError, TypeError) as e:
             print(f"jaxbp check: {title}: {e}", file=sys.stderr)
             return 2
+        except Exception as e:  # a user's own init: a failed check, not a traceback
+            print(f"jaxbp check: {title}: init raised {type(e).__name__}: {e}",
+                  file=sys.stderr)
+            return 1
+        # check_gradients raises nothing for a wrong or raising forward/backward: a
+        # wrong-shaped gradient is a failed check in the report.
         report = jaxbp.check_gradients(layer, params, x, key=k_check, tolerance=tolerance)
         print(f"== {title}")
         print(report)

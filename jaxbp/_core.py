@@ -60,6 +60,9 @@ class Layer(NamedTuple):
     * A layer whose input is integer (``embedding``) returns ``dx = None``.
     """
 
+    def __repr__(self) -> str:  # the name rebuilds the layer; the functions say nothing
+        return f"<jaxbp.Layer {self.name}>"
+
     init: Callable[[jax.Array, Shape], tuple[Params, Shape]]
     forward: Callable[[Params, jax.Array], tuple[jax.Array, Any]]
     backward: Callable[[Params, Any, jax.Array], tuple[Params, jax.Array]]
@@ -75,6 +78,9 @@ class Loss(NamedTuple):
     The value is the mean over the batch (leading axis) of the per-example loss, and
     ``backward`` returns the gradient of that mean with respect to ``pred``.
     """
+
+    def __repr__(self) -> str:
+        return f"<jaxbp.Loss {self.name}>"
 
     forward: Callable[[jax.Array, jax.Array], tuple[jax.Array, Any]]
     backward: Callable[[Any], jax.Array]
@@ -124,10 +130,21 @@ def check_input_shape(input_shape, rank: int | None, where: str) -> Shape:
 
 
 def check_array(x, argument: str, where: str) -> jax.Array:
-    """Raises ``TypeError`` unless ``x`` is an array of a floating dtype."""
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        if isinstance(x, (list, tuple, numbers.Number)):
+    """Raises ``TypeError`` unless ``x`` is an array of a floating dtype.
+
+    JAX and NumPy arrays pass; lists and Python numbers are converted. An array of
+    another library (a ``torch.Tensor``) is refused with the conversion to use: its
+    dtype is not a NumPy dtype, and converting it silently would hide a device copy.
+    """
+    if not isinstance(x, (jax.Array, np.ndarray, np.generic)):
+        if isinstance(x, (list, tuple, numbers.Number)) and not isinstance(x, bool):
             x = jnp.asarray(x)
+        elif hasattr(x, "shape") and hasattr(x, "dtype"):
+            kind = f"{type(x).__module__.split('.')[0]}.{type(x).__name__}"
+            how = ("jnp.asarray(x.detach().cpu().numpy())" if kind.startswith("torch.")
+                   else "jnp.asarray(x)")
+            raise TypeError(f"{where}: {argument} must be a JAX or NumPy array, got "
+                            f"{kind}: convert it first, e.g. with {how}")
         else:
             raise TypeError(f"{where}: {argument} must be an array, got "
                             f"{type(x).__name__}")
@@ -154,4 +171,4 @@ def default_float_dtype():
 
 
 def as_dtype(dtype):
-    return default_float_dtype() if dtype is None else np.dtype(dtype)
+    return default_float_dtype() if dtype is None else jnp.dtype(dtype)

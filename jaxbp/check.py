@@ -5,6 +5,17 @@ For a random upstream gradient ``dy`` the backward must equal ``jax.vjp`` of the
 forward, entry by entry. Finite differences check the same thing without trusting JAX's
 autodiff: for random directions ``v`` per leaf, ``<dy, (f(p + eps v) - f(p - eps v)) /
 (2 eps)>`` must equal ``<backward(dy), v>``.
+
+Before any number is compared, the structure, shapes and dtypes of what ``backward``
+returns are read from a trace (nothing runs): a gradient of the wrong shape, such as a
+bias gradient not summed over the batch, is reported as a failed check naming the leaf,
+never a crash inside the comparison.
+
+**Errors are relative.** A leaf's error is ``max |backward - vjp|`` divided by
+``max |vjp|`` over that leaf, so a gradient 1% wrong fails at any scale of the inputs.
+The divisor is floored at ``REL_ERROR_FLOOR`` (1e-12) only so that a leaf whose true
+gradient is all zeros is compared absolutely. The finite-difference error divides by
+``|<dy, J v>|``, floored at the rounding noise of the central difference itself.
 """
 
 from __future__ import annotations
@@ -16,9 +27,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxbp._checks import check_layer
 from jaxbp._core import Layer, shape_str
 
 DEFAULT_TOLERANCE = 1e-6  # relative, in float64
+# The smallest divisor of a relative error: below it a leaf's reference gradient counts
+# as zero and its error is absolute (float64 rounding of O(1) terms is ~1e-16).
+REL_ERROR_FLOOR = 1e-12
+_EPS64 = float(np.finfo(np.float64).eps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +45,7 @@ class LeafReport:
       name: ``"x"`` for the input, else the leaf's path, e.g. ``"[0]['w']"``.
       shape: the leaf's shape.
       max_abs_error: largest ``|backward - vjp|`` over the entries.
-      max_rel_error: ``max_abs_error / max(1, max |vjp|)``.
+      max_rel_error: ``max_abs_error / max(max |vjp|, REL_ERROR_FLOOR)``.
       fd_rel_error: the largest relative error of the directional finite-difference check.
       passed: both relative errors are within the tolerance.
     """
@@ -51,6 +67,7 @@ class GradientReport:
     leaves: tuple[LeafReport, ...]
     jit_max_abs_error: float
     error: str | None = None  # a description when backward raised or returned a wrong tree
+    notes: tuple[str, ...] = ()  # warnings that do not fail the check (a batch of 1)
 
     @property
     def passed(self) -> bool:
@@ -66,8 +83,10 @@ class GradientReport:
 
     def __str__(self) -> str:
         lines = [f"gradient check of {self.layer} (float64, tolerance {self.tolerance:g})"]
+        lines += [f"  note: {note}" for note in self.notes]
         if self.error:
-            lines.append(f"  FAILED: {self.error}")
+            lines += [f"  FAILED: {line}" if i == 0 else f"          {line}"
+                      for i, line in enumerate(self.error.splitlines())]
             return "\n".join(lines)
         header = f"  {'leaf':<16} {'shape':<16} {'max |err|':>10} {'rel err':>10} " \
                  f"{'fin.diff':>10}  result"
@@ -91,9 +110,10 @@ def check_gradients(layer: Layer, params: Any, x, *, key=None, dy=None,
     """Compares ``layer.backward`` with ``jax.vjp`` and finite differences, in float64.
 
     Args:
-      layer: the layer to check.
+      layer: the layer to check (called: ``jaxbp.relu()``, not ``jaxbp.relu``).
       params: its parameters (cast to float64 here).
-      x: an input with a batch axis (cast to float64 here).
+      x: an input with a batch axis (cast to float64 here). Use a batch of at least 2:
+        at batch 1 a gradient not summed over the batch has the right shape and values.
       key: a ``jax.random.key`` for the random ``dy`` and directions (default key 0).
       dy: the upstream gradient; random normal when ``None``.
       tolerance: the largest relative error that passes.
@@ -101,21 +121,80 @@ def check_gradients(layer: Layer, params: Any, x, *, key=None, dy=None,
       directions: how many random directions the finite-difference check tries.
 
     Returns:
-      A :class:`GradientReport`; nothing is raised for a wrong gradient.
+      A :class:`GradientReport`; nothing is raised for a wrong gradient, nor when the
+      layer's forward or backward raises (the report says what was raised).
+
+    Raises:
+      TypeError: ``layer`` is not a :class:`~jaxbp.Layer`.
     """
+    check_layer(layer, "layer", "check_gradients")
     with jax.enable_x64(True):
         return _check(layer, params, x, key, dy, tolerance, eps, directions)
 
 
+def _failed(layer, tolerance, error, notes=(), leaves=()):
+    return GradientReport(layer.name, tolerance, tuple(leaves), float("inf"), error,
+                          tuple(notes))
+
+
+def _structure_problems(got, want_params, want_x):
+    """What is wrong with the traced ``(dparams, dx)``: one line per bad leaf, or ``[]``.
+
+    ``got`` holds ``jax.ShapeDtypeStruct``s from ``jax.eval_shape``; nothing has run.
+    """
+    got_params, got_x = got
+    if jax.tree.structure(got_params) != jax.tree.structure(want_params):
+        return [f"dparams has the structure {jax.tree.structure(got_params)}, expected "
+                f"that of params {jax.tree.structure(want_params)}"]
+    problems = []
+    named = [("x", got_x, want_x)] + [
+        (_leaf_name(path), g, w) for (path, w), g in
+        zip(jax.tree.leaves_with_path(want_params), jax.tree.leaves(got_params))]
+    for name, g, w in named:
+        if not hasattr(g, "shape") or not hasattr(g, "dtype"):
+            problems.append(f"{name}: the gradient is {type(g).__name__}, expected an array "
+                            f"of shape {shape_str(w.shape)}")
+        elif g.shape != w.shape:
+            hint = ""
+            if g.shape == (want_x.shape[0], *w.shape) and name != "x":
+                hint = " (not summed over the batch axis?)"
+            elif sorted(g.shape) == sorted(w.shape):
+                hint = " (transposed?)"
+            problems.append(f"{name}: the gradient has shape {shape_str(g.shape)}, "
+                            f"expected {shape_str(w.shape)}{hint}")
+        elif g.dtype != w.dtype:
+            problems.append(f"{name}: the gradient has dtype {g.dtype}, expected "
+                            f"{w.dtype} (the dtype of {name})")
+    return problems
+
+
 def _check(layer, params, x, key, dy, tolerance, eps, directions):
     to64 = lambda a: jnp.asarray(a, jnp.float64)
-    params = jax.tree.map(to64, params)
-    x = to64(x)
+    try:
+        params = jax.tree.map(to64, params)
+        x = to64(x)
+    except (TypeError, ValueError) as e:
+        return _failed(layer, tolerance, f"params and x must be arrays (or pytrees of "
+                                         f"arrays): {e}")
+    notes = []
+    if x.ndim >= 1 and x.shape[0] == 1:
+        notes.append("x has a batch of 1: a gradient not summed over the batch goes "
+                     "unnoticed; check with a batch of at least 2")
     key = jax.random.key(0) if key is None else key
     key_dy, key_dir = jax.random.split(key)
     fwd = lambda p, x_: layer.forward(p, x_)[0]
-    y, vjp = jax.vjp(fwd, params, x)
-    dy = jax.random.normal(key_dy, y.shape, jnp.float64) if dy is None else to64(dy)
+    try:
+        y, vjp = jax.vjp(fwd, params, x)
+    except Exception as e:  # the report carries it; check_gradients raises nothing
+        return _failed(layer, tolerance, f"forward raised {type(e).__name__}: {e}", notes)
+    if dy is None:
+        dy = jax.random.normal(key_dy, y.shape, jnp.float64)
+    else:
+        dy = to64(dy)
+        if dy.shape != y.shape:
+            return _failed(layer, tolerance, f"dy must have the shape of the forward's "
+                                             f"output {shape_str(y.shape)}, got "
+                                             f"{shape_str(dy.shape)}", notes)
     ref_params, ref_x = vjp(dy)
 
     def run_backward(p, x_, dy_):
@@ -123,44 +202,48 @@ def _check(layer, params, x, key, dy, tolerance, eps, directions):
         return layer.backward(p, residuals, dy_)
 
     try:
+        # Shapes, dtypes and structure first, from a trace: nothing computed yet.
+        traced = jax.eval_shape(run_backward, params, x, dy)
+    except Exception as e:  # the report carries it; check_gradients raises nothing
+        return _failed(layer, tolerance, f"backward raised {type(e).__name__}: {e}", notes)
+    problems = _structure_problems(traced, ref_params, ref_x)
+    if problems:
+        return _failed(layer, tolerance, "\n".join(problems), notes)
+    try:
         got_params, got_x = run_backward(params, x, dy)
         jit_params, jit_x = jax.jit(run_backward)(params, x, dy)
     except Exception as e:  # the report carries it; check_gradients raises nothing
-        return GradientReport(layer.name, tolerance, (), float("inf"),
-                              f"backward raised {type(e).__name__}: {e}")
-    if jax.tree.structure(got_params) != jax.tree.structure(ref_params):
-        return GradientReport(layer.name, tolerance, (), float("inf"),
-                              f"dparams has the structure {jax.tree.structure(got_params)}"
-                              f", expected that of params {jax.tree.structure(ref_params)}")
+        return _failed(layer, tolerance, f"backward raised {type(e).__name__}: {e}", notes)
 
     ref_leaves = [("x", ref_x)] + [(_leaf_name(p), v) for p, v in
                                     jax.tree.leaves_with_path(ref_params)]
     got_leaves = [got_x] + jax.tree.leaves(got_params)
     jit_leaves = [jit_x] + jax.tree.leaves(jit_params)
-    fd = _finite_difference_errors(jax.jit(fwd), params, x, dy, got_params, got_x, key_dir, eps,
-                                   directions)
+    fd = _finite_difference_errors(jax.jit(fwd), params, x, dy, got_params, got_x, key_dir,
+                                   eps, directions)
 
     # Central differences with eps ~1e-6 are good to ~1e-9 at best in float64.
     fd_limit = max(1e3 * tolerance, 1e-7)
     leaves, jit_err = [], 0.0
     for (name, ref), got, jitted, fd_err in zip(ref_leaves, got_leaves, jit_leaves, fd):
         ref, got, jitted = np.asarray(ref), np.asarray(got), np.asarray(jitted)
-        if got.shape != ref.shape:
-            return GradientReport(layer.name, tolerance, tuple(leaves), float("inf"),
-                                  f"{name}: the gradient has shape {shape_str(got.shape)}, "
-                                  f"expected {shape_str(ref.shape)}")
         abs_err = float(np.max(np.abs(got - ref))) if ref.size else 0.0
-        scale = max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
+        scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, REL_ERROR_FLOOR)
         rel_err = abs_err / scale
         diff = float(np.max(np.abs(jitted - got))) / scale if ref.size else 0.0
         jit_err = float("inf") if np.isnan(diff) else max(jit_err, diff)  # max() skips NaN
-        leaves.append(LeafReport(name, ref.shape, abs_err, rel_err, fd_err,
-                                 bool(rel_err <= tolerance and fd_err <= fd_limit)))
-    return GradientReport(layer.name, tolerance, tuple(leaves), jit_err)
+        passed = bool(rel_err <= tolerance and fd_err <= fd_limit)  # False for NaN
+        leaves.append(LeafReport(name, ref.shape, abs_err, rel_err, fd_err, passed))
+    return GradientReport(layer.name, tolerance, tuple(leaves), jit_err, None, tuple(notes))
 
 
 def _finite_difference_errors(fwd, params, x, dy, got_params, got_x, key, eps, directions):
-    """Relative errors of ``<dy, J v>`` (central differences) vs ``<backward, v>``."""
+    """Relative errors of ``<dy, J v>`` (central differences) vs ``<backward, v>``.
+
+    The divisor is ``|<dy, J v>|``, floored at the rounding noise of the central
+    difference, ``eps64 * <|dy|, |f(p + eps v)| + |f(p - eps v)|> / (2 eps)``: below
+    that the difference quotient carries no digits.
+    """
     param_leaves, treedef = jax.tree.flatten(params)
     all_leaves = [x] + param_leaves
     got_all = [got_x] + jax.tree.leaves(got_params)
@@ -175,8 +258,12 @@ def _finite_difference_errors(fwd, params, x, dy, got_params, got_x, key, eps, d
                 leaves[i] = leaf + sign * eps * v
                 return fwd(jax.tree.unflatten(treedef, leaves[1:]), leaves[0])
 
-            numeric = float(jnp.vdot(dy, shifted(1) - shifted(-1)) / (2 * eps))
+            plus, minus = shifted(1), shifted(-1)
+            numeric = float(jnp.vdot(dy, plus - minus) / (2 * eps))
             analytic = float(jnp.vdot(grad, v))
-            worst = max(worst, abs(numeric - analytic) / max(1.0, abs(numeric)))
+            noise = _EPS64 * float(jnp.vdot(jnp.abs(dy), jnp.abs(plus) + jnp.abs(minus))) \
+                / (2 * eps)
+            err = abs(numeric - analytic) / max(abs(numeric), noise, REL_ERROR_FLOOR)
+            worst = err if np.isnan(err) else max(worst, err)
         errors.append(worst)
     return errors

@@ -3,10 +3,17 @@
 Every loss's value is the mean over the batch (leading axis) of the per-example loss;
 the per-example loss sums over all other axes. ``backward`` returns the gradient of that
 mean, so it carries the ``1 / batch`` factor.
+
+A loss computes in ``pred``'s dtype (a floating target is data, cast to it) and returns
+``dpred`` in ``pred``'s dtype. ``pred`` needs at least one example: the mean over an
+empty batch has no value. Each loss has its own residual type, and its ``backward``
+refuses another loss's residuals.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, NamedTuple
 
 import jax
@@ -14,6 +21,7 @@ import jax.numpy as jnp
 from jax import lax
 import numpy as np
 
+from jaxbp._checks import check_residuals
 from jaxbp._core import Loss, check_array, is_concrete, shape_str
 
 # Like PyTorch's BCELoss, logs are clamped at -100 so that a probability of exactly 0
@@ -22,13 +30,35 @@ _LOG_FLOOR = -100.0
 _BCE_EPS = 1e-12
 
 
-def _check_same_shape(pred, target, where):
+def _check_pred(pred, where):
+    """``pred`` as a floating array with a non-empty batch axis."""
     pred = check_array(pred, "pred", where)
-    if not hasattr(target, "shape"):
-        target = jnp.asarray(target)
     if pred.ndim < 1:
         raise ValueError(f"{where}: pred must have a batch axis, got shape "
                          f"{shape_str(pred.shape)}")
+    if pred.shape[0] == 0:
+        raise ValueError(f"{where}: pred must hold at least one example (the loss is a "
+                         f"mean over the batch), got shape {shape_str(pred.shape)}")
+    return pred
+
+
+def _as_target(target, where):
+    """``target`` as an array: JAX and NumPy arrays as they are, lists and numbers
+    converted; anything else (``None``, a ``torch.Tensor``) is a ``TypeError``."""
+    if isinstance(target, (jax.Array, np.ndarray, np.generic)):
+        return target
+    if isinstance(target, (list, tuple, numbers.Number)) and not isinstance(target, bool):
+        return jnp.asarray(target)
+    if hasattr(target, "shape") and hasattr(target, "dtype"):
+        kind = f"{type(target).__module__.split('.')[0]}.{type(target).__name__}"
+        raise TypeError(f"{where}: target must be a JAX or NumPy array, got {kind}: "
+                        f"convert it first, e.g. with jnp.asarray(target.numpy())")
+    raise TypeError(f"{where}: target must be an array, got {type(target).__name__}")
+
+
+def _check_same_shape(pred, target, where):
+    pred = _check_pred(pred, where)
+    target = _as_target(target, where)
     if target.shape != pred.shape:
         raise ValueError(f"{where}: target must have the shape of pred "
                          f"{shape_str(pred.shape)}, got {shape_str(target.shape)}")
@@ -36,10 +66,10 @@ def _check_same_shape(pred, target, where):
 
 
 def _sum_per_example(v):
-    return jnp.sum(v.reshape(v.shape[0], -1), axis=1)
+    return jnp.sum(v.reshape(v.shape[0], math.prod(v.shape[1:])), axis=1)
 
 
-class DiffResiduals(NamedTuple):
+class HalfMSEResiduals(NamedTuple):
     diff: jax.Array  # (batch, ...) the quantity whose mean over the batch is dpred
 
 
@@ -54,10 +84,11 @@ def half_mse() -> Loss:
         pred, target = _check_same_shape(pred, target, where)
         diff = pred - target
         value = jnp.mean(0.5 * _sum_per_example(diff * diff))
-        return value, DiffResiduals(diff)
+        return value, HalfMSEResiduals(diff)
 
     def backward(residuals):
         """``dpred = (pred - target) / batch``: the 1/2 cancels the square's 2."""
+        check_residuals(residuals, HalfMSEResiduals, where)
         diff = residuals.diff
         return diff / diff.shape[0]
 
@@ -104,28 +135,36 @@ def softmax_cross_entropy() -> Loss:
     """Softmax then cross-entropy, from logits (document 003).
 
     ``pred``: logits ``(batch, classes)``. ``target``: one-hot or probabilities of the
-    same shape, or integer labels ``(batch,)``. Integer labels are range-checked when
-    they are concrete; under ``jit`` an out-of-range label makes that example's loss and
-    gradient NaN (never a silent zero).
+    same shape (floating), or integer labels ``(batch,)``. Integer labels are
+    range-checked when they are concrete; under ``jit`` an out-of-range label makes that
+    example's loss and gradient NaN (never a silent zero). A logit of ``-inf`` (a masked
+    class) whose target is 0 contributes 0 to the loss, as in PyTorch and optax: the
+    value stays finite wherever the gradient is.
     """
     where = "softmax_cross_entropy"
 
     def forward(pred, target):
-        pred = check_array(pred, "pred", where)
+        pred = _check_pred(pred, where)
         if pred.ndim != 2:
             raise ValueError(f"{where}: pred must be logits of shape (batch, classes), got "
                              f"{shape_str(pred.shape)}")
-        if not hasattr(target, "dtype"):
-            target = jnp.asarray(target)
+        target = _as_target(target, where)
+        if jnp.issubdtype(target.dtype, jnp.integer) and target.shape == pred.shape:
+            raise TypeError(f"{where}: one-hot targets must be floating, got target of "
+                            f"shape {shape_str(target.shape)} and dtype {target.dtype}: "
+                            f"use target.astype(pred.dtype), or integer labels of shape "
+                            f"{shape_str(pred.shape[:1])}")
         log_probs, probs = _log_softmax_and_softmax(pred)
+        zero = jnp.zeros((), pred.dtype)
         if jnp.issubdtype(target.dtype, jnp.integer):
             valid = (target >= 0) & (target < pred.shape[-1])
             one_hot = _labels_to_one_hot(pred, target, where)
             # Out-of-range labels (only possible under jit, where they cannot be checked)
             # poison their example's loss and gradient with NaN instead of a silent 0.
-            poison = jnp.where(valid, jnp.zeros((), pred.dtype),
-                               jnp.asarray(jnp.nan, pred.dtype))[:, None]
-            per_example = poison[:, 0] - jnp.sum(one_hot * log_probs, axis=-1)
+            poison = jnp.where(valid, zero, jnp.asarray(jnp.nan, pred.dtype))[:, None]
+            # Select rather than multiply: 0 * log_prob is NaN at a -inf logit.
+            picked = jnp.where(one_hot > 0, log_probs, zero)
+            per_example = poison[:, 0] - jnp.sum(picked, axis=-1)
             residuals = SoftmaxXentResiduals(probs, one_hot, None, poison)
             return jnp.mean(per_example), residuals
         if target.shape == pred.shape[:1]:
@@ -137,7 +176,7 @@ def softmax_cross_entropy() -> Loss:
                              f"{shape_str(pred.shape)} or integer labels of shape "
                              f"{shape_str(pred.shape[:1])}, got {shape_str(target.shape)}")
         target = target.astype(pred.dtype)
-        per_example = -jnp.sum(target * log_probs, axis=-1)
+        per_example = -jnp.sum(jnp.where(target == 0, zero, target * log_probs), axis=-1)
         residuals = SoftmaxXentResiduals(probs, target,
                                          jnp.sum(target, axis=-1, keepdims=True), None)
         return jnp.mean(per_example), residuals
@@ -145,6 +184,7 @@ def softmax_cross_entropy() -> Loss:
     def backward(residuals):
         """``dlogits = (softmax(z) * sum(y) - y) / batch``: document 003's ``a_i - y_i``
         when the target sums to 1 (one-hot, or integer labels)."""
+        check_residuals(residuals, SoftmaxXentResiduals, where)
         probs, target, target_sum, poison = residuals
         scaled = probs if target_sum is None else probs * target_sum
         grad = scaled - target
@@ -165,12 +205,23 @@ def binary_cross_entropy() -> Loss:
 
     Per entry ``-[y log p + (1 - y) log(1 - p)]``, summed per example. ``pred`` are
     probabilities in [0, 1]; logs are clamped at -100 so that p = 0 or 1 stays finite.
-    Prefer :func:`sigmoid_binary_cross_entropy` on logits: it is exact where this clamps.
+    A concrete ``pred`` outside [0, 1] (logits passed by mistake) is a ``ValueError``;
+    under ``jit`` it gives NaN. Prefer :func:`sigmoid_binary_cross_entropy` on logits:
+    it is exact where this clamps.
     """
     where = "binary_cross_entropy"
 
     def forward(pred, target):
         pred, target = _check_same_shape(pred, target, where)
+        if is_concrete(pred):
+            p = np.asarray(pred, np.float64)
+            bad = (p < 0) | (p > 1)
+            if bad.any():
+                i = tuple(int(j) for j in np.unravel_index(int(np.argmax(bad)), p.shape))
+                raise ValueError(
+                    f"{where}: pred must be probabilities in [0, 1], got "
+                    f"pred[{', '.join(map(str, i))}] = {p[i]:g}: for logits use "
+                    f"sigmoid_binary_cross_entropy, which applies the sigmoid itself")
         log_p = jnp.maximum(jnp.log(pred), _LOG_FLOOR)
         log_1mp = jnp.maximum(jnp.log1p(-pred), _LOG_FLOOR)
         per_entry = -(target * log_p + (1 - target) * log_1mp)
@@ -179,6 +230,7 @@ def binary_cross_entropy() -> Loss:
     def backward(residuals):
         """``dp = (-y / p + (1 - y) / (1 - p)) / batch = (p - y) / (p (1 - p)) / batch``,
         the denominator clamped at 1e-12."""
+        check_residuals(residuals, BCEResiduals, where)
         p, y = residuals
         denom = jnp.maximum(p * (1 - p), jnp.asarray(_BCE_EPS, p.dtype))
         return (p - y) / denom / p.shape[0]
@@ -206,6 +258,7 @@ def sigmoid_binary_cross_entropy() -> Loss:
     def backward(residuals):
         """``dz = (sigmoid(z) - y) / batch``: BCE's derivative times the sigmoid's,
         ``(p - y) / (p (1 - p)) * p (1 - p)``, simplifies (document 004)."""
+        check_residuals(residuals, SigmoidBCEResiduals, where)
         z, y = residuals
         return (jax.nn.sigmoid(z) - y) / z.shape[0]
 

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import jax
 
+from jaxbp import _checks
 from jaxbp._apply import apply, init_state, split_key
 from jaxbp._core import Layer, shape_str
 
@@ -51,24 +52,36 @@ def serial(*layers: Layer) -> Layer:
 
     def _check_params(params):
         if not isinstance(params, (tuple, list)) or len(params) != len(layers):
-            got = len(params) if isinstance(params, (tuple, list)) else type(params).__name__
+            got = (f"{len(params)}" if isinstance(params, (tuple, list))
+                   else _checks.describe(params))
             raise ValueError(f"serial: params must be a tuple of {len(layers)} entries, one "
                              f"per layer, got {got}")
 
     def forward(params, x):
         _check_params(params)
         residuals = []
-        for layer, p in zip(layers, params):
-            x, r = layer.forward(p, x)
+        for i, (layer, p) in enumerate(zip(layers, params)):
+            with _checks.inside(f"serial: layers[{i}]"):
+                x, r = layer.forward(p, x)
             residuals.append(r)
         return x, tuple(residuals)
 
     def backward(params, residuals, dy):
         """``dparams[i], dy = layers[i].backward(params[i], residuals[i], dy)`` for
         ``i`` from the last layer down."""
+        _check_params(params)
+        if type(residuals) not in (tuple, list) or len(residuals) != len(layers):
+            got = (f"{len(residuals)}" if type(residuals) in (tuple, list)
+                   else _checks.describe(residuals))
+            raise ValueError(f"serial: residuals must be the tuple of {len(layers)} "
+                             f"entries, one per layer, that serial's forward returned, "
+                             f"got {got}")
         grads = [None] * len(layers)
         for i in reversed(range(len(layers))):
-            grads[i], dy = layers[i].backward(params[i], residuals[i], dy)
+            # Each layer checks its own residuals, params and dy; for i below the last,
+            # dy is the dx that layers[i + 1]'s backward returned.
+            with _checks.inside(f"serial: layers[{i}]"):
+                grads[i], dy = layers[i].backward(params[i], residuals[i], dy)
         return tuple(grads), dy
 
     extended = any(layer.apply is not None for layer in layers)
@@ -80,8 +93,10 @@ def serial(*layers: Layer) -> Layer:
             raise ValueError(f"serial: state must be a tuple of {len(layers)} entries, one "
                              f"per layer (from jaxbp.init_state), got {len(states)}")
         residuals, new_states = [], []
-        for layer, p, s, k in zip(layers, params, states, split_key(key, len(layers))):
-            x, r, s = apply(layer, p, s, x, key=k, train=train)
+        for i, (layer, p, s, k) in enumerate(zip(layers, params, states,
+                                                 split_key(key, len(layers)))):
+            with _checks.inside(f"serial: layers[{i}]"):
+                x, r, s = apply(layer, p, s, x, key=k, train=train)
             residuals.append(r)
             new_states.append(s)
         return x, tuple(residuals), None if state is None else tuple(new_states)

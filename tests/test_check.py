@@ -4,12 +4,16 @@ The wrong backwards below are the learner's classic slips: a transposed ``dW``, 
 missing ``f'``, a wrong sign, a factor 2, a forgotten batch sum for the bias.
 """
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jaxbp
+import jaxbp.check
+from jaxbp import cli
 from jaxbp.check import GradientReport, LeafReport
 
 
@@ -183,3 +187,187 @@ def test_nan_under_jit_is_caught():
                                    jnp.asarray([[0.5, -0.25]], jnp.float32))
     assert not report.passed
     assert not report.jit_max_abs_error <= report.tolerance
+
+
+# ------------------------------------------- shapes and dtypes first, never a crash
+
+
+def bias_of_the_wrong_size(params, residuals, dy):
+    """The learner's most common slip: the bias gradient not summed over the batch."""
+    dparams, dx = jaxbp.dense(3).backward(params, residuals, dy)
+    return {**dparams, "b": dy}, dx
+
+
+def test_a_wrong_size_gradient_is_a_failed_check_before_finite_differences(monkeypatch):
+    """It used to crash with a 28-line traceback ending in a dot_general error, from
+    the finite-difference pass that ran before the shape check."""
+    def no_finite_differences(*args):
+        raise AssertionError("finite differences ran on a wrong-shaped gradient")
+
+    monkeypatch.setattr(jaxbp.check, "_finite_difference_errors", no_finite_differences)
+    layer, params, x = dense_case()
+    report = jaxbp.check_gradients(with_backward(layer, bias_of_the_wrong_size, "unsummed"),
+                                   params, x)
+    assert not report.passed
+    assert report.error == ("params['b']: the gradient has shape (2, 3), expected (3,) "
+                            "(not summed over the batch axis?)")
+    assert "FAILED: params['b']: the gradient has shape (2, 3)" in str(report)
+
+
+def test_every_wrong_leaf_is_named():
+    layer, params, x = dense_case(n_in=2, n_out=3)
+
+    def two_slips(params, residuals, dy):
+        dparams, dx = layer.backward(params, residuals, dy)
+        return {"w": dparams["w"].T, "b": dy}, dx[:, :1]
+
+    report = jaxbp.check_gradients(with_backward(layer, two_slips, "slips"), params, x)
+    assert report.error.splitlines() == [
+        "x: the gradient has shape (2, 1), expected (2, 2)",
+        "params['b']: the gradient has shape (2, 3), expected (3,) (not summed over the "
+        "batch axis?)",
+        "params['w']: the gradient has shape (3, 2), expected (2, 3) (transposed?)"]
+
+
+def test_the_dtype_of_each_gradient_is_checked():
+    """A backward returning float32 gradients for float64 inputs used to pass."""
+    layer, params, x = dense_case()
+
+    def float32_dw(params, residuals, dy):
+        dparams, dx = layer.backward(params, residuals, dy)
+        return {**dparams, "w": dparams["w"].astype(jnp.float32)}, dx
+
+    report = jaxbp.check_gradients(with_backward(layer, float32_dw, "f32"), params, x)
+    assert not report.passed
+    assert report.error == ("params['w']: the gradient has dtype float32, expected "
+                            "float64 (the dtype of params['w'])")
+
+
+def test_the_error_is_relative_at_any_scale():
+    """A dW 1% wrong used to pass on inputs of scale 1e-5: the error was divided by
+    max(1, max |ref|), an absolute error for small gradients."""
+    layer, params, x = dense_case()
+    x = x * 1e-5
+
+    def one_percent_off(params, residuals, dy):
+        dparams, dx = layer.backward(params, residuals, dy)
+        return {**dparams, "w": dparams["w"] * 1.01}, dx
+
+    report = jaxbp.check_gradients(with_backward(layer, one_percent_off, "1%"), params, x)
+    assert not report.passed
+    leaf = next(leaf for leaf in report.leaves if leaf.name == "params['w']")
+    assert leaf.max_abs_error < 1e-6 and 5e-3 < leaf.max_rel_error < 2e-2
+    assert not leaf.passed
+    # The right backward passes at the same scale, and at a large one.
+    assert jaxbp.check_gradients(layer, params, x).passed
+    assert jaxbp.check_gradients(layer, params, x * 1e10).passed
+
+
+def test_a_leaf_whose_gradient_is_zero_is_compared_absolutely():
+    """relu on negative inputs: dx is exactly 0, the floor keeps 0 / 0 out."""
+    report = jaxbp.check_gradients(jaxbp.relu(), (), -jnp.ones((2, 3), jnp.float32))
+    assert report.passed, str(report)
+    assert report.leaves[0].max_rel_error == 0.0
+
+
+def test_a_batch_of_one_is_noted():
+    layer, params, x = dense_case(batch=1)
+    report = jaxbp.check_gradients(with_backward(layer, bias_not_summed, "batch 1"),
+                                   params, x)
+    assert report.passed  # at batch 1, dy[0] is the sum over the batch
+    assert "note: x has a batch of 1: a gradient not summed over the batch goes " \
+           "unnoticed; check with a batch of at least 2" in str(report)
+    _, _, x2 = dense_case(batch=2)
+    assert not jaxbp.check_gradients(with_backward(layer, bias_not_summed, "batch 2"),
+                                     params, x2).passed
+
+
+def test_a_forward_that_raises_is_reported_not_raised():
+    layer, params, x = dense_case()
+    report = jaxbp.check_gradients(layer, params, x[:, :2])
+    assert not report.passed
+    assert report.error.startswith("forward raised ValueError: dense(3): x must have 3 "
+                                   "features")
+
+
+def test_an_explicit_dy_of_the_wrong_shape_is_reported():
+    layer, params, x = dense_case()
+    report = jaxbp.check_gradients(layer, params, x, dy=jnp.ones((2, 4), jnp.float32))
+    assert report.error == "dy must have the shape of the forward's output (2, 3), got (2, 4)"
+
+
+# ------------------------------------------------------------------- jaxbp check
+
+USER_FILE = '''
+import jaxbp
+import jaxbp.check
+from jaxbp import cli
+
+_dense = jaxbp.dense(3)
+
+
+def _unsummed(params, residuals, dy):
+    dparams, dx = _dense.backward(params, residuals, dy)
+    return {**dparams, "b": dy}, dx
+
+
+unsummed_bias = jaxbp.Layer(_dense.init, _dense.forward, _unsummed, name="unsummed")
+
+
+def _first_row(params, residuals, dy):
+    dparams, dx = _dense.backward(params, residuals, dy)
+    return {**dparams, "b": dy[0]}, dx
+
+
+first_row_bias = jaxbp.Layer(_dense.init, _dense.forward, _first_row, name="first row")
+
+
+def _broken_init(key, input_shape):
+    raise NameError("name 'w' is not defined")
+
+
+broken_init = jaxbp.Layer(_broken_init, _dense.forward, _dense.backward, name="broken")
+'''
+
+
+@pytest.fixture
+def user_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    path = tmp_path / "learner.py"
+    path.write_text(USER_FILE, encoding="utf-8")
+    yield path
+    sys.modules.pop("_jaxbp_user_module", None)
+
+
+def test_jaxbp_check_reports_a_wrong_size_gradient(user_file, capsys):
+    """It used to crash with a traceback; now a failed check, exit 1."""
+    code = cli.main(["check", f"{user_file}:unsummed_bias", "--shape", "4"])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    assert "FAILED: params['b']: the gradient has shape (3, 3), expected (3,) (not summed " \
+           "over the batch axis?)" in out
+    assert "Traceback" not in out + err
+
+
+def test_jaxbp_check_default_batch_catches_a_batch_reduction_bug(user_file, capsys):
+    """db = dy[0] has the right shape; only a batch above 1 shows its values are wrong."""
+    code = cli.main(["check", f"{user_file}:first_row_bias", "--shape", "4"])
+    out, _ = capsys.readouterr()
+    assert code == 1 and "params['b']" in out and "FAIL" in out
+    code = cli.main(["check", f"{user_file}:first_row_bias", "--shape", "4", "--batch", "1"])
+    out, _ = capsys.readouterr()
+    assert code == 0 and "note: x has a batch of 1" in out
+
+
+def test_jaxbp_check_init_that_raises_is_one_line(user_file, capsys):
+    code = cli.main(["check", f"{user_file}:broken_init", "--shape", "4"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert err == ("jaxbp check: " + f"{user_file}:broken_init: init raised NameError: "
+                   "name 'w' is not defined\n")
+
+
+def test_jaxbp_check_rejects_a_batch_below_one(user_file, capsys):
+    code = cli.main(["check", f"{user_file}:unsummed_bias", "--batch", "0"])
+    assert code == 2
+    assert "--batch must be a positive int, got 0" in capsys.readouterr()[1]

@@ -156,22 +156,26 @@ def test_dense_missing_batch_axis(dense_params):
         "max_pool2d rank 3", "max_pool1d rank 4"])
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 def test_wrong_rank(layer, params_shape, x_shape, rank, layout, jit):
-    params = () if params_shape is None else {"w": jnp.zeros(params_shape, jnp.float32)}
+    params = () if params_shape is None else conv_params(params_shape)
     forward = jax.jit(layer.forward) if jit else layer.forward
     with raises(ValueError, f"x must have rank {rank} {layout}, got shape {x_shape} "
                             f"(rank {len(x_shape)})"):
         forward(params, jnp.ones(x_shape, jnp.float32))
 
 
+def conv_params(w_shape, dtype=jnp.float32):
+    return {"w": jnp.zeros(w_shape, dtype), "b": jnp.zeros(w_shape[-1:], dtype)}
+
+
 def test_conv_wrong_channel_count():
-    params = {"w": jnp.zeros((3, 3, 1, 2), jnp.float32)}
+    params = conv_params((3, 3, 1, 2))
     with raises(ValueError, "x must have 1 channels", "(3, 3, 1, 2)",
                 "got x of shape (2, 5, 5, 3)"):
         jaxbp.conv2d(2, 3).forward(params, ones(2, 5, 5, 3))
 
 
 def test_conv_and_pool_too_small_at_trace_time():
-    params = {"w": jnp.zeros((3, 3, 1, 2), jnp.float32)}
+    params = conv_params((3, 3, 1, 2))
     with raises(ValueError, "the kernel (3, 3) does not fit x of shape (2, 2, 5, 1)"):
         jax.jit(jaxbp.conv2d(2, 3).forward)(params, ones(2, 2, 5, 1))
     with raises(ValueError, "the window (3, 3) is larger than x's spatial shape (2, 5)"):
@@ -270,7 +274,8 @@ def test_serial_rejects_what_is_not_a_layer():
 
 def test_serial_shape_errors_name_the_layer():
     net = jaxbp.serial(jaxbp.dense(4), jaxbp.relu(), jaxbp.conv1d(2, 3))
-    with raises(ValueError, "conv1d(2, 3): input_shape must have 2 entries", "got (4,)"):
+    with raises(ValueError, "conv1d(2, 3, stride=1, padding='VALID'): input_shape must "
+                            "have 2 entries", "got (4,)"):
         net.init(KEY, (3,))
 
 
@@ -322,3 +327,333 @@ def test_dense_with_huge_and_tiny_but_finite_values():
     np.testing.assert_array_equal(dparams["w"], np.full((3, 1), big))
     np.testing.assert_array_equal(dparams["b"], [1.0])
     np.testing.assert_array_equal(dx, np.full((1, 3), tiny))
+
+
+# ------------------------------------------------------------------ backward: dy
+#
+# backward checks dy against the shape of the forward's output, derived from the
+# residuals: a dy that would broadcast, or that fits the matmul but not the layer, is a
+# ValueError naming dy, never a silently wrong or a bare XLA error.
+
+DY_CASES = [
+    # layer, input shape (with batch), wrong dy shape, the output shape
+    (jaxbp.relu(), (4, 3), (1, 3), (4, 3)),        # used to broadcast silently
+    (jaxbp.sigmoid(), (4, 3), (2, 4, 3), (4, 3)),  # used to return a (2, 4, 3) dx
+    (jaxbp.tanh(), (4, 3), (4, 1), (4, 3)),
+    (jaxbp.softmax(), (4, 3), (3,), (4, 3)),
+    (jaxbp.dense(2), (4, 3), (4, 3), (4, 2)),       # used to be a dot_general error
+    (jaxbp.dense(2), (4, 3), (1, 2), (4, 2)),
+    (jaxbp.conv2d(2, 3), (2, 6, 6, 1), (2, 3, 3, 2), (2, 4, 4, 2)),  # wrong spatial
+    (jaxbp.conv2d(2, 3), (2, 6, 6, 1), (2, 4, 4, 3), (2, 4, 4, 2)),  # wrong channels
+    (jaxbp.conv1d(2, 3, stride=2), (2, 7, 1), (2, 2, 2), (2, 3, 2)),
+    (jaxbp.max_pool2d(2), (2, 4, 4, 1), (2, 3, 3, 1), (2, 2, 2, 1)),
+    (jaxbp.max_pool1d(2, stride=1), (2, 5, 1), (2, 5, 1), (2, 4, 1)),
+    (jaxbp.flatten(), (2, 3, 2), (2, 5), (2, 6)),
+    (jaxbp.serial(jaxbp.dense(3), jaxbp.relu()), (2, 4), (2, 4), (2, 3)),
+]
+
+
+def _params_for(layer, x_shape):
+    params, _ = layer.init(KEY, x_shape[1:])
+    return params
+
+
+@pytest.mark.parametrize("layer, x_shape, dy_shape, y_shape", DY_CASES,
+                         ids=[f"{c[0].name} dy {c[2]}" for c in DY_CASES])
+def test_backward_checks_dy_against_the_output_shape(layer, x_shape, dy_shape, y_shape):
+    params = _params_for(layer, x_shape)
+    y, residuals = layer.forward(params, ones(*x_shape))
+    assert y.shape == y_shape
+    where = "serial: layers[1]: relu()" if layer.layers else layer.name
+    with raises(ValueError, f"{where}: dy must have the shape of the forward's output "
+                            f"{y_shape}, got {dy_shape}"):
+        layer.backward(params, residuals, ones(*dy_shape))
+
+
+def test_dy_is_checked_at_trace_time_under_jit():
+    layer = jaxbp.conv2d(2, 3, stride=2, padding="SAME")
+    params = _params_for(layer, (2, 6, 6, 1))
+
+    @jax.jit
+    def step(params, x, dy):
+        _, residuals = layer.forward(params, x)
+        return layer.backward(params, residuals, dy)
+
+    with raises(ValueError, "dy must have the shape of the forward's output (2, 3, 3, 2), "
+                            "got (2, 6, 6, 2)"):
+        step(params, ones(2, 6, 6, 1), ones(2, 6, 6, 2))
+
+
+def test_dy_of_the_wrong_kind():
+    layer = jaxbp.relu()
+    _, residuals = layer.forward((), ones(2, 3))
+    with raises(TypeError, "relu(): dy must have a floating dtype, got int32"):
+        layer.backward((), residuals, jnp.ones((2, 3), jnp.int32))
+    with raises(TypeError, "relu(): dy must be an array of shape (2, 3)", "got NoneType"):
+        layer.backward((), residuals, None)
+
+
+# ------------------------------------------------------------ params vs the layer
+
+
+def test_conv_kernel_size_is_checked_against_the_configuration():
+    """A 5x5 kernel for conv2d(2, 3, padding='SAME') used to run, give a (2, 4, 4, 2)
+    output where SAME promises (2, 6, 6, 2), and a (3, 3, 1, 2) dw for a (5, 5, 1, 2) w."""
+    layer = jaxbp.conv2d(2, 3, padding="SAME")
+    params = conv_params((5, 5, 1, 2))
+    message = "conv2d(2, 3, stride=1, padding='SAME'): params['w'] must have shape "
+    with raises(ValueError, message + "(3, 3, in, 2), got (5, 5, 1, 2)"):
+        layer.forward(params, ones(2, 6, 6, 1))
+    good = conv_params((3, 3, 1, 2))
+    _, residuals = layer.forward(good, ones(2, 6, 6, 1))
+    # backward knows the input's channels from the residuals.
+    with raises(ValueError, message + "(3, 3, 1, 2), got (5, 5, 1, 2)"):
+        layer.backward(params, residuals, ones(2, 6, 6, 2))
+
+
+@pytest.mark.parametrize("layer, params, kind, phrase", [
+    (jaxbp.dense(2), {"w": ones(3, 5), "b": ones(2)}, ValueError,
+     "dense(2): params['w'] must have shape (in, 2), got (3, 5)"),
+    (jaxbp.dense(2), {"w": ones(3, 2)}, ValueError,
+     "dense(2): params must be {'w': (in, 2), 'b': (2,)}, got the keys ['w']: "
+     "params['b'] is missing"),
+    (jaxbp.dense(2), {"W": ones(3, 2), "b": ones(2)}, ValueError,
+     "got the keys ['W', 'b']: params['w'] is missing; params['W'] is not one of its "
+     "parameters"),
+    (jaxbp.dense(2, bias=False), {"w": ones(3, 2), "b": ones(2)}, ValueError,
+     "dense(2, bias=False): params must be {'w': (in, 2)}, got the keys ['b', 'w']: "
+     "params['b'] is not one of its parameters"),
+    (jaxbp.dense(2), ones(3, 2), TypeError,
+     "dense(2): params must be a dict {'w': (in, 2), 'b': (2,)}, got an array of shape "
+     "(3, 2)"),
+    (jaxbp.dense(2), (), TypeError, ("dense(2): params must be a dict", "got ()")),
+    (jaxbp.dense(2), {"w": ones(3, 2), "b": ones(3)}, ValueError,
+     "dense(2): params['b'] must have shape (2,), got (3,)"),
+    (jaxbp.dense(2), {"w": ones(3, 2), "b": 0.0}, TypeError,
+     "dense(2): params['b'] must be an array of shape (2,), got float 0.0"),
+    (jaxbp.dense(2), {"w": jnp.ones((3, 2), jnp.int32), "b": ones(2)}, TypeError,
+     "dense(2): params['w'] must have a floating dtype, got int32"),
+    (jaxbp.conv2d(2, 3), conv_params((3, 1, 2)), ValueError,
+     "params['w'] must have shape (3, 3, in, 2), got (3, 1, 2)"),
+    (jaxbp.conv1d(2, 3), conv_params((3, 1, 4)), ValueError,
+     "conv1d(2, 3, stride=1, padding='VALID'): params['w'] must have shape (3, in, 2), "
+     "got (3, 1, 4)"),
+    (jaxbp.relu(), {"w": ones(3, 2)}, ValueError,
+     "relu(): params must be () (relu() has no parameters), got a dict with the keys "
+     "['w']"),
+    (jaxbp.max_pool2d(2), (ones(2),), ValueError,
+     ("max_pool2d(2): params must be ()", "got a tuple of 1 entries")),
+], ids=["dense features", "missing b", "key W", "unexpected b", "bare array",
+        "empty tuple", "b length", "b a float", "int w", "conv2d rank-3 kernel",
+        "conv1d features", "relu with params", "pool with params"])
+def test_forward_checks_params_against_the_configuration(layer, params, kind, phrase):
+    x = ones(2, 6, 6, 1) if layer.name.startswith(("conv2d", "max_pool2d")) else \
+        ones(2, 6, 1) if layer.name.startswith("conv1d") else ones(2, 3)
+    with raises(kind, *([phrase] if isinstance(phrase, str) else phrase)):
+        layer.forward(params, x)
+
+
+def test_backward_checks_params_too():
+    """A conv's backward given () used to end in a tuple-index error; dense's given
+    params without "b" silently dropped the bias gradient."""
+    conv = jaxbp.conv2d(2, 3)
+    params = conv_params((3, 3, 1, 2))
+    _, residuals = conv.forward(params, ones(2, 5, 5, 1))
+    with raises(TypeError, "conv2d(2, 3, stride=1, padding='VALID'): params must be a dict "
+                           "{'w': (3, 3, 1, 2), 'b': (2,)}, got ()"):
+        conv.backward((), residuals, ones(2, 3, 3, 2))
+    dense = jaxbp.dense(2)
+    full = {"w": ones(3, 2), "b": ones(2)}
+    _, residuals = dense.forward(full, ones(4, 3))
+    with raises(ValueError, "params['b'] is missing"):
+        dense.backward({"w": full["w"]}, residuals, ones(4, 2))
+    with raises(ValueError, "dense(2): params['w'] must have shape (3, 2), got (4, 2)"):
+        dense.backward({"w": ones(4, 2), "b": ones(2)}, residuals, ones(4, 2))
+
+
+def test_serial_rejects_the_params_of_another_network():
+    """serial(dense(2), dense(4)) used to run on the params of serial(dense(4), dense(2))."""
+    params, _ = jaxbp.serial(jaxbp.dense(4), jaxbp.dense(2)).init(KEY, (3,))
+    with raises(ValueError, "serial: layers[0]: dense(2): params['w'] must have shape "
+                            "(in, 2), got (3, 4)"):
+        jaxbp.serial(jaxbp.dense(2), jaxbp.dense(4)).forward(params, ones(5, 3))
+
+
+def test_serial_params_shifted_by_one_layer():
+    net = jaxbp.serial(jaxbp.dense(3), jaxbp.relu(), jaxbp.dense(2))
+    params, _ = net.init(KEY, (4,))
+    shifted = (params[0], params[2], ())
+    with raises(ValueError, "serial: layers[1]: relu(): params must be () (relu() has no "
+                            "parameters), got a dict with the keys ['b', 'w']"):
+        net.forward(shifted, ones(2, 4))
+
+
+# ---------------------------------------------------------------------- residuals
+
+
+def _forward(layer, x_shape):
+    params = _params_for(layer, x_shape)
+    y, residuals = layer.forward(params, ones(*x_shape))
+    return params, y, residuals
+
+
+@pytest.mark.parametrize("make, other, got", [
+    (jaxbp.tanh, jaxbp.sigmoid, "SigmoidResiduals"),   # tanh's formula on sigmoid's y
+    (jaxbp.sigmoid, jaxbp.softmax, "SoftmaxResiduals"),
+    (jaxbp.relu, jaxbp.tanh, "TanhResiduals"),
+    (jaxbp.flatten, jaxbp.relu, "ReluResiduals"),
+])
+def test_one_activation_refuses_anothers_residuals(make, other, got):
+    _, _, residuals = _forward(other(), (2, 3))
+    layer = make()
+    with raises(TypeError, f"{layer.name}: residuals must be the", f"that {layer.name}'s "
+                           f"forward returned, got {got}"):
+        layer.backward((), residuals, ones(2, 3))
+
+
+def test_dense_refuses_relus_residuals():
+    _, _, residuals = _forward(jaxbp.relu(), (2, 3))
+    params = {"w": ones(3, 2), "b": ones(2)}
+    with raises(TypeError, "dense(2): residuals must be the DenseResiduals that dense(2)'s "
+                           "forward returned, got ReluResiduals"):
+        jaxbp.dense(2).backward(params, residuals, ones(2, 2))
+
+
+def test_conv_refuses_the_residuals_of_another_configuration():
+    """A stride-1 conv's backward used to run on a stride-2 conv's residuals."""
+    strided = jaxbp.conv2d(2, 3, stride=2, padding="SAME")
+    params, y, residuals = _forward(strided, (2, 6, 6, 1))
+    plain = jaxbp.conv2d(2, 3, padding="SAME")
+    with raises(ValueError, "conv2d(2, 3, stride=1, padding='SAME'): residuals come from "
+                            "conv2d(2, 3, stride=2, padding='SAME')'s forward"):
+        plain.backward(params, residuals, ones(2, 6, 6, 2))
+    # And a pool's backward refuses those of a pool with another window.
+    _, _, pooled = _forward(jaxbp.max_pool2d(3), (1, 6, 6, 1))
+    with raises(ValueError, "max_pool2d(2): residuals come from max_pool2d(3)'s forward"):
+        jaxbp.max_pool2d(2).backward((), pooled, ones(1, 2, 2, 1))
+    with raises(TypeError, "residuals must be the PoolResiduals", "got ConvResiduals (from "
+                           "conv2d(2, 3, stride=2, padding='SAME')'s forward)"):
+        jaxbp.max_pool2d(2).backward((), residuals, ones(1, 2, 2, 1))
+
+
+def test_residuals_with_their_layer_name_pass_through_jit_and_vmap():
+    """The configuration travels as static pytree data: jit returns the residuals intact,
+    and vmap over forward and backward sees the same layer."""
+    layer = jaxbp.conv1d(2, 2, stride=2)
+    params = _params_for(layer, (2, 6, 1))
+    y, residuals = jax.jit(layer.forward)(params, ones(2, 6, 1))
+    assert residuals.layer == layer.name and len(jax.tree.leaves(residuals)) == 1
+    grads, dx = layer.backward(params, residuals, jnp.ones_like(y))
+    assert dx.shape == (2, 6, 1)
+
+    def per_example(x, dy):
+        _, r = layer.forward(params, x[None])
+        return layer.backward(params, r, dy[None])[1][0]
+
+    dxs = jax.vmap(per_example)(ones(2, 6, 1), jnp.ones_like(y))
+    np.testing.assert_allclose(dxs, dx, rtol=1e-6)
+
+
+@pytest.mark.parametrize("params_short", [True, False], ids=["params", "residuals"])
+def test_serial_backward_with_an_entry_missing(params_short):
+    """Used to raise IndexError from inside serial."""
+    net = jaxbp.serial(jaxbp.dense(3), jaxbp.relu(), jaxbp.dense(2))
+    params, y, residuals = _forward(net, (2, 4))
+    if params_short:
+        with raises(ValueError, "serial: params must be a tuple of 3 entries, one per "
+                                "layer, got 2"):
+            net.backward(params[:2], residuals, jnp.ones_like(y))
+    else:
+        with raises(ValueError, "serial: residuals must be the tuple of 3 entries, one per "
+                                "layer, that serial's forward returned, got 2"):
+            net.backward(params, residuals[:2], jnp.ones_like(y))
+
+
+@pytest.mark.parametrize("make, other, got", [
+    (jaxbp.half_mse, jaxbp.binary_cross_entropy, "BCEResiduals"),
+    (jaxbp.binary_cross_entropy, jaxbp.sigmoid_binary_cross_entropy, "SigmoidBCEResiduals"),
+    (jaxbp.softmax_cross_entropy, jaxbp.half_mse, "HalfMSEResiduals"),
+    (jaxbp.sigmoid_binary_cross_entropy, jaxbp.softmax_cross_entropy,
+     "SoftmaxXentResiduals"),
+])
+def test_a_loss_refuses_another_losss_residuals(make, other, got):
+    """Used to raise AttributeError (or compute with the wrong fields)."""
+    pred, target = jnp.full((2, 3), 0.5, jnp.float32), jnp.zeros((2, 3), jnp.float32)
+    _, residuals = other().forward(pred, target)
+    loss = make()
+    with raises(TypeError, f"{loss.name}: residuals must be the", f"got {got}"):
+        loss.backward(residuals)
+
+
+# -------------------------------------------------------------- misuse, clearly said
+
+
+@pytest.mark.parametrize("make", [jaxbp.half_mse, jaxbp.binary_cross_entropy,
+                                  jaxbp.sigmoid_binary_cross_entropy,
+                                  jaxbp.softmax_cross_entropy], ids=lambda f: f.__name__)
+def test_losses_refuse_an_empty_batch(make):
+    """softmax_cross_entropy used to give NaN with zero gradients, the others a bare
+    ZeroDivisionError from reshape(0, -1)."""
+    with raises(ValueError, f"{make.__name__}: pred must hold at least one example (the "
+                            f"loss is a mean over the batch), got shape (0, 3)"):
+        make().forward(jnp.zeros((0, 3), jnp.float32), jnp.zeros((0, 3), jnp.float32))
+
+
+def test_binary_cross_entropy_given_logits_suggests_the_logit_loss():
+    pred = jnp.asarray([[0.2, 0.7], [2.3, -1.0]], jnp.float32)
+    with raises(ValueError, "binary_cross_entropy: pred must be probabilities in [0, 1], "
+                            "got pred[1, 0] = 2.3: for logits use "
+                            "sigmoid_binary_cross_entropy"):
+        jaxbp.binary_cross_entropy().forward(pred, jnp.zeros((2, 2), jnp.float32))
+
+
+def test_integer_one_hot_targets_must_be_floating():
+    one_hot = jnp.eye(3, 4, dtype=jnp.int32)
+    with raises(TypeError, "softmax_cross_entropy: one-hot targets must be floating, got "
+                           "target of shape (3, 4) and dtype int32: use "
+                           "target.astype(pred.dtype), or integer labels of shape (3,)"):
+        jaxbp.softmax_cross_entropy().forward(ones(3, 4), one_hot)
+
+
+@pytest.mark.parametrize("call, kind, phrase", [
+    (lambda: jaxbp.half_mse().forward(ones(2, 3), None), TypeError,
+     "half_mse: target must be an array, got NoneType"),
+    (lambda: jaxbp.dense(3, dtype=jnp.int32), TypeError,
+     "dense: dtype must be a floating dtype such as jnp.float32, or None for JAX's "
+     "default, got int32"),
+    (lambda: jaxbp.conv2d(3, 2, dtype="float"), None, None),
+    (lambda: jaxbp.dense(3, bias="no"), TypeError,
+     "dense: bias must be True or False, got 'no' of type str"),
+    (lambda: jaxbp.conv1d(3, 2, bias=None), TypeError,
+     "conv1d: bias must be True or False, got None"),
+    (lambda: jaxbp.dense(3).init(0, (2,)), TypeError,
+     "dense(3): key must be a single jax.random.key, e.g. jax.random.key(0), got int 0"),
+    (lambda: jaxbp.relu().init(0, (2,)), TypeError, "relu(): key must be"),
+    (lambda: jaxbp.conv2d(2, 3).init(jax.random.split(KEY, 2), (5, 5, 1)), TypeError,
+     ("key must be a single jax.random.key", "got an array of shape (2,) and dtype key")),
+    (lambda: jaxbp.check_gradients(jaxbp.relu, (), ones(2, 3)), TypeError,
+     "check_gradients: layer must be a jaxbp.Layer, got function (did you forget to call "
+     "the constructor, e.g. jaxbp.relu()?)"),
+    (lambda: jaxbp.summary(jaxbp.dense, (3,)), TypeError,
+     "summary: net must be a jaxbp.Layer, got function (did you forget to call the "
+     "constructor, e.g. jaxbp.dense()?)"),
+], ids=["target None", "int dtype", "float dtype string", "bias 'no'", "bias None",
+        "int key", "int key, relu", "two keys", "uncalled constructor",
+        "summary of a constructor"])
+def test_misuse_gets_a_clear_message(call, kind, phrase):
+    if kind is None:
+        call()  # a dtype name NumPy understands is fine
+        return
+    with raises(kind, *([phrase] if isinstance(phrase, str) else phrase)):
+        call()
+
+
+def test_a_torch_tensor_is_refused_with_the_conversion_to_use():
+    torch = pytest.importorskip("torch")
+    x = torch.ones((2, 3))
+    with raises(TypeError, "dense(2): x must be a JAX or NumPy array, got torch.Tensor: "
+                           "convert it first, e.g. with jnp.asarray(x.detach().cpu().numpy())"):
+        jaxbp.dense(2).forward({"w": ones(3, 2), "b": ones(2)}, x)
+    with raises(TypeError, "half_mse: target must be a JAX or NumPy array, got "
+                           "torch.Tensor"):
+        jaxbp.half_mse().forward(ones(2, 3), x)

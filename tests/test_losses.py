@@ -257,3 +257,41 @@ def test_out_of_range_labels_under_jit_poison_only_their_gradient_row():
     # The valid row is (softmax - one_hot) / batch, untouched by its neighbour.
     expected = (np.asarray(jax.nn.softmax(logits[0])) - np.array([1, 0, 0])) / 2
     np.testing.assert_allclose(grad[0], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("labels", ["integer", "one-hot"])
+def test_softmax_cross_entropy_with_a_masked_minus_inf_logit(labels):
+    """Logits (0, -inf, 1), class 0: the loss is log(1 + e) = 1.3133 (PyTorch's and
+    optax's value), not NaN from 0 * -inf; the gradient is finite and right."""
+    logits = jnp.asarray([[0.0, -jnp.inf, 1.0]], jnp.float32)
+    target = (jnp.asarray([0], jnp.int32) if labels == "integer"
+              else jnp.asarray([[1.0, 0.0, 0.0]], jnp.float32))
+    loss = jaxbp.softmax_cross_entropy()
+    value, res = jax.jit(loss.forward)(logits, target)
+    np.testing.assert_allclose(value, np.log1p(np.e), rtol=1e-6)
+    assert abs(float(value) - 1.3133) < 1e-4
+    grad = np.asarray(loss.backward(res))
+    p = np.exp([0.0, 1.0]) / np.exp([0.0, 1.0]).sum()
+    np.testing.assert_allclose(grad, [[p[0] - 1, 0.0, p[1]]], rtol=1e-6)
+
+
+def test_softmax_cross_entropy_minus_inf_logit_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    logits = np.array([[0.0, -np.inf, 1.0], [2.0, 0.5, -np.inf]], np.float32)
+    labels = np.array([0, 1])
+    want = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels))
+    value, _ = jaxbp.softmax_cross_entropy().forward(jnp.asarray(logits),
+                                                     jnp.asarray(labels, jnp.int32))
+    np.testing.assert_allclose(value, float(want), rtol=1e-6)
+
+
+def test_binary_cross_entropy_out_of_range_under_jit_is_nan_not_silent():
+    """Under jit pred cannot be range-checked; the documented result is NaN."""
+    loss = jaxbp.binary_cross_entropy()
+    value = jax.jit(lambda p: loss.forward(p, jnp.zeros_like(p))[0])(
+        jnp.asarray([[1.5]], jnp.float32))
+    assert np.isnan(value)
+    # In range, the concrete check lets every value through, 0 and 1 included.
+    value, _ = loss.forward(jnp.asarray([[0.0, 1.0, 0.5]], jnp.float32),
+                            jnp.asarray([[0.0, 1.0, 1.0]], jnp.float32))
+    np.testing.assert_allclose(value, np.log(2), rtol=1e-6)

@@ -53,14 +53,18 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxbp._checks import (cast, check_bool, check_dy, check_float_dtype, check_key,
+                           check_params, check_residuals, compute_dtype, static_layer_field)
 from jaxbp._core import (Layer, as_dtype, check_array, check_input_shape, check_int_tuple,
                          check_positive_int, check_rank, shape_str)
 
 _SPATIAL = {1: "W", 2: "HW"}
 
 
+@static_layer_field
 class ConvResiduals(NamedTuple):
     x: jax.Array  # (batch, *spatial, in): the input, needed for dw
+    layer: str    # static: the name of the layer that made them (its stride, padding)
 
 
 def _dimension_numbers(n):
@@ -201,17 +205,24 @@ def conv_kernel_grad(x, dy, ksize, strides, pads):
 
 def _conv(n, features, kernel_size, stride, padding, bias, dtype):
     kind = f"conv{n}d"
-    where = f"{kind}({features}, {kernel_size!r})"
     features = check_positive_int(features, "features", kind)
     ksize = check_int_tuple(kernel_size, n, "kernel_size", kind)
     strides = check_int_tuple(stride, n, "stride", kind)
     padding = normalize_padding(padding, n, kind)
+    bias = check_bool(bias, "bias", kind)
+    dtype = check_float_dtype(dtype, "dtype", kind)
+    where = _layer_name(kind, features, ksize, strides, padding, bias, dtype)
     layout = "(batch, length, channels)" if n == 1 else "(batch, height, width, channels)"
+    expected = {"w": (*ksize, None, features)}
+    if bias:
+        expected["b"] = (features,)
+    axes = {"w": ("k",) * n + ("in", "features"), "b": ("features",)}
 
     def pads_for(in_sizes):
         return explicit_padding(padding, in_sizes, ksize, strides)
 
     def init(key, input_shape):
+        check_key(key, where)
         shape = check_input_shape(input_shape, n + 1, where)
         in_sizes, c_in = shape[:n], shape[n]
         pads = pads_for(in_sizes)
@@ -229,6 +240,7 @@ def _conv(n, features, kernel_size, stride, padding, bias, dtype):
         return params, (*out, features)
 
     def forward(params, x):
+        check_params(params, expected, where, axes)
         x = check_array(x, "x", where)
         check_rank(x, n + 2, "x", where, layout)
         w = params["w"]
@@ -240,10 +252,12 @@ def _conv(n, features, kernel_size, stride, padding, bias, dtype):
         if min(output_sizes(x.shape[1:1 + n], ksize, strides, pads)) < 1:
             raise ValueError(f"{where}: the kernel {shape_str(ksize)} does not fit x of "
                              f"shape {shape_str(x.shape)} with padding {pads}")
-        y = conv_forward(x, w, strides, pads)
-        if "b" in params:
-            y = y + params["b"].reshape((1,) * (n + 1) + (-1,))
-        return y, ConvResiduals(x)
+        # The dtype rule (jaxbp._checks): x's dtype promoted with the params'.
+        ct = compute_dtype(x, params)
+        y = conv_forward(cast(x, ct), cast(w, ct), strides, pads)
+        if bias:
+            y = y + cast(params["b"], ct).reshape((1,) * (n + 1) + (-1,))
+        return y, ConvResiduals(x, where)
 
     def backward(params, residuals, dy):
         """``dx`` = full correlation of ``dy`` with the flipped kernel; ``dw`` =
@@ -251,16 +265,38 @@ def _conv(n, features, kernel_size, stride, padding, bias, dtype):
 
         See the module docstring for the index form.
         """
+        check_residuals(residuals, ConvResiduals, where)
         x = residuals.x
+        check_params(params, {**expected, "w": (*ksize, x.shape[-1], features)}, where,
+                     axes)
         in_sizes = x.shape[1:1 + n]
         pads = pads_for(in_sizes)
-        dparams = {"w": conv_kernel_grad(x, dy, ksize, strides, pads)}
-        if "b" in params:
-            dparams["b"] = jnp.sum(dy, axis=tuple(range(n + 1)))
-        dx = conv_input_grad(dy, params["w"], in_sizes, strides, pads)
+        out = output_sizes(in_sizes, ksize, strides, pads)
+        dy = check_dy(dy, (x.shape[0], *out, features), where)
+        w = params["w"]
+        ct = jnp.result_type(compute_dtype(x, params), dy)
+        xc, wc, dy = cast(x, ct), cast(w, ct), cast(dy, ct)
+        dparams = {"w": cast(conv_kernel_grad(xc, dy, ksize, strides, pads), w.dtype)}
+        if bias:
+            dparams["b"] = cast(jnp.sum(dy, axis=tuple(range(n + 1))), params["b"].dtype)
+        dx = cast(conv_input_grad(dy, wc, in_sizes, strides, pads), x.dtype)
         return dparams, dx
 
-    return Layer(init, forward, backward, name=f"{kind}({features}, {kernel_size!r})")
+    return Layer(init, forward, backward, name=where)
+
+
+def _layer_name(kind, features, ksize, strides, padding, bias, dtype):
+    """The name that rebuilds the layer: ``conv2d(8, 3, stride=1, padding='SAME')``."""
+    def size(t):
+        return str(t[0]) if len(set(t)) == 1 else str(t)
+    if isinstance(padding, str):
+        pad = repr(padding)
+    elif len({p for pair in padding for p in pair}) == 1:
+        pad = str(padding[0][0])  # the same on every side: an int
+    else:
+        pad = str(padding[0] if kind == "conv1d" else padding)
+    extra = ("" if bias else ", bias=False") + ("" if dtype is None else f", dtype='{dtype}'")
+    return f"{kind}({features}, {size(ksize)}, stride={size(strides)}, padding={pad}{extra})"
 
 
 def conv1d(features: int, kernel_size, stride=1, padding="VALID", bias: bool = True, *,

@@ -7,12 +7,16 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxbp._checks import (cast, check_bool, check_dy, check_float_dtype, check_key,
+                           check_params, check_residuals, static_layer_field)
 from jaxbp._core import (Layer, as_dtype, check_array, check_input_shape,
                          check_positive_int, check_rank, shape_str)
 
 
+@static_layer_field
 class DenseResiduals(NamedTuple):
     x: jax.Array  # (batch, in): the input, needed for dw
+    layer: str    # static: the name of the dense layer that made them
 
 
 def dense(features: int, bias: bool = True, *, dtype=None) -> Layer:
@@ -20,20 +24,28 @@ def dense(features: int, bias: bool = True, *, dtype=None) -> Layer:
 
     Params are ``{"w": (in, features), "b": (features,)}`` (no ``"b"`` when
     ``bias=False``). ``w[j, k]`` connects input unit ``j`` to output unit ``k``, as
-    ``w^l_{jk}`` in document 001.
+    ``w^l_{jk}`` in document 001. It computes in ``x``'s dtype promoted with the
+    params'; gradients come back in the dtype of what they are the gradient of.
 
     Args:
       features: the number of output units, a positive int.
       bias: whether to add a bias vector.
-      dtype: the parameters' dtype; ``None`` is JAX's default float dtype.
+      dtype: the parameters' dtype, floating; ``None`` is JAX's default float dtype.
 
     Returns:
       A :class:`~jaxbp.Layer` mapping ``(batch, in)`` to ``(batch, features)``.
     """
-    where = f"dense({features})"
     features = check_positive_int(features, "features", "dense")
+    bias = check_bool(bias, "bias", "dense")
+    dtype = check_float_dtype(dtype, "dtype", "dense")
+    where = f"dense({features}" + ("" if bias else ", bias=False") + (
+        "" if dtype is None else f", dtype='{dtype}'") + ")"
+    expected = {"w": (None, features), "b": (features,)} if bias else \
+        {"w": (None, features)}
+    axes = {"w": ("in", "features"), "b": ("features",)}
 
     def init(key, input_shape):
+        check_key(key, where)
         (n_in,) = check_input_shape(input_shape, 1, where)
         dt = as_dtype(dtype)
         # LeCun-normal scale keeps sigmoid/tanh units out of saturation at the start.
@@ -44,6 +56,7 @@ def dense(features: int, bias: bool = True, *, dtype=None) -> Layer:
         return params, (features,)
 
     def forward(params, x):
+        check_params(params, expected, where, axes)
         x = check_array(x, "x", where)
         check_rank(x, 2, "x", where, "(batch, features)")
         w = params["w"]
@@ -51,21 +64,25 @@ def dense(features: int, bias: bool = True, *, dtype=None) -> Layer:
             raise ValueError(f"{where}: x must have {w.shape[0]} features (params['w'] "
                              f"has shape {shape_str(w.shape)}), got x of shape "
                              f"{shape_str(x.shape)}")
-        y = x @ w
-        if "b" in params:
+        y = x @ w  # jnp promotes: the dtype of x and w together
+        if bias:
             y = y + params["b"][None, :]
-        return y, DenseResiduals(x)
+        return y, DenseResiduals(x, where)
 
     def backward(params, residuals, dy):
         """``dx = dy @ w.T``, ``dw = x.T @ dy``, ``db = sum_batch dy``.
 
         Shapes: ``dy`` (batch, out), ``x`` (batch, in), ``w`` (in, out).
         """
+        check_residuals(residuals, DenseResiduals, where)
         x = residuals.x
-        dparams = {"w": x.T @ dy}
-        if "b" in params:
-            dparams["b"] = jnp.sum(dy, axis=0)
-        dx = dy @ params["w"].T
+        check_params(params, {**expected, "w": (x.shape[1], features)}, where, axes)
+        dy = check_dy(dy, (x.shape[0], features), where)
+        w = params["w"]
+        dparams = {"w": cast(x.T @ dy, w.dtype)}
+        if bias:
+            dparams["b"] = cast(jnp.sum(dy, axis=0), params["b"].dtype)
+        dx = cast(dy @ w.T, x.dtype)
         return dparams, dx
 
-    return Layer(init, forward, backward, name=f"dense({features})")
+    return Layer(init, forward, backward, name=where)

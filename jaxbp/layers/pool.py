@@ -39,14 +39,18 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxbp._checks import (cast, check_dy, check_key, check_no_params, check_residuals,
+                           static_layer_field)
 from jaxbp._core import (Layer, check_array, check_input_shape, check_int_tuple,
                          check_rank, shape_str)
 from jaxbp.layers.conv import window_slices
 
 
+@static_layer_field
 class PoolResiduals(NamedTuple):
     x: jax.Array       # the input; only its static shape is used by backward
     argmax: jax.Array  # (batch, *out, channels) int32: first max's offset in its window
+    layer: str         # static: the name of the pool that made them (window, stride)
 
 
 def _windows(x, window, strides):
@@ -75,7 +79,11 @@ def _pool(n, window, stride):
     kind = f"max_pool{n}d"
     window = check_int_tuple(window, n, "window", kind)
     strides = window if stride is None else check_int_tuple(stride, n, "stride", kind)
-    where = f"{kind}({window if n > 1 else window[0]})"
+
+    def as_text(t):  # an int when every axis agrees, as the constructor accepts
+        return str(t[0]) if len(set(t)) == 1 else str(t)
+    where = f"{kind}({as_text(window)}" + ("" if strides == window else
+                                           f", stride={as_text(strides)}") + ")"
     layout = "(batch, length, channels)" if n == 1 else "(batch, height, width, channels)"
     disjoint = strides == window
 
@@ -83,7 +91,7 @@ def _pool(n, window, stride):
         return tuple((size - k) // s + 1 for size, k, s in zip(in_sizes, window, strides))
 
     def init(key, input_shape):
-        del key
+        check_key(key, where)
         shape = check_input_shape(input_shape, n + 1, where)
         if any(size < k for size, k in zip(shape[:n], window)):
             raise ValueError(f"{where}: the window {shape_str(window)} is larger than the "
@@ -91,7 +99,7 @@ def _pool(n, window, stride):
         return (), (*out_sizes(shape[:n]), shape[n])
 
     def forward(params, x):
-        del params
+        check_no_params(params, where)
         x = check_array(x, "x", where)
         check_rank(x, n + 2, "x", where, layout)
         if any(size < k for size, k in zip(x.shape[1:1 + n], window)):
@@ -102,12 +110,14 @@ def _pool(n, window, stride):
                    else _windows(x, window, strides))
         argmax = jnp.argmax(patches, axis=-1).astype(jnp.int32)  # first maximum on ties
         y = jnp.max(patches, axis=-1)
-        return y, PoolResiduals(x, argmax)
+        return y, PoolResiduals(x, argmax, where)
 
     def backward(params, residuals, dy):
         """``dx[window's first arg-max] += dy[window]``; every other entry gets 0."""
-        del params
-        x, argmax = residuals
+        check_residuals(residuals, PoolResiduals, where)
+        check_no_params(params, where)
+        x, argmax = residuals.x, residuals.argmax
+        dy = check_dy(dy, argmax.shape, where)
         size = math.prod(window)
         onehot = argmax[..., None] == jnp.arange(size, dtype=jnp.int32).reshape(
             (1,) * argmax.ndim + (size,))
@@ -124,7 +134,8 @@ def _pool(n, window, stride):
                                           x.shape[-1])
             tail = [(0, size_i - q * k, 0) for size_i, q, k in
                     zip(x.shape[1:1 + n], out, window)]
-            return (), lax.pad(r, jnp.zeros((), dy.dtype), [(0, 0, 0), *tail, (0, 0, 0)])
+            dx = lax.pad(r, jnp.zeros((), dy.dtype), [(0, 0, 0), *tail, (0, 0, 0)])
+            return (), cast(dx, x.dtype)
         dx = jnp.zeros(x.shape, dy.dtype)
         for i, offset in enumerate(itertools.product(*(range(k) for k in window))):
             config = [(0, 0, 0)]
@@ -133,7 +144,7 @@ def _pool(n, window, stride):
                 config.append((o, high, s - 1))
             config.append((0, 0, 0))
             dx = dx + lax.pad(routed[..., i], jnp.zeros((), dy.dtype), config)
-        return (), dx
+        return (), cast(dx, x.dtype)
 
     return Layer(init, forward, backward, name=where)
 

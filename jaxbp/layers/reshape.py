@@ -7,7 +7,8 @@ from typing import NamedTuple
 
 import jax
 
-from jaxbp._core import Layer, check_array, check_input_shape
+from jaxbp._checks import cast, check_dy, check_key, check_no_params, check_residuals
+from jaxbp._core import Layer, check_array, check_input_shape, shape_str
 
 
 class FlattenResiduals(NamedTuple):
@@ -16,22 +17,27 @@ class FlattenResiduals(NamedTuple):
 
 def flatten() -> Layer:
     """Flattens ``(batch, d1, d2, ...)`` into ``(batch, d1 * d2 * ...)``. No params."""
+    where = "flatten()"
 
     def init(key, input_shape):
-        del key
-        shape = check_input_shape(input_shape, None, "flatten()")
+        check_key(key, where)
+        shape = check_input_shape(input_shape, None, where)
         return (), (math.prod(shape),)
 
     def forward(params, x):
-        del params
-        x = check_array(x, "x", "flatten()")
+        check_no_params(params, where)
+        x = check_array(x, "x", where)
         if x.ndim < 1:
-            raise ValueError(f"flatten(): x must have a batch axis, got shape {x.shape}")
-        return x.reshape(x.shape[0], -1), FlattenResiduals(x)
+            raise ValueError(f"{where}: x must have a batch axis, got shape "
+                             f"{shape_str(x.shape)}")
+        return x.reshape(x.shape[0], math.prod(x.shape[1:])), FlattenResiduals(x)
 
     def backward(params, residuals, dy):
         """``dx = dy.reshape(x.shape)``: flattening only moves entries."""
-        del params
-        return (), dy.reshape(residuals.x.shape)
+        check_residuals(residuals, FlattenResiduals, where)
+        check_no_params(params, where)
+        x = residuals.x
+        dy = check_dy(dy, (x.shape[0], math.prod(x.shape[1:])), where)
+        return (), cast(dy.reshape(x.shape), x.dtype)
 
-    return Layer(init, forward, backward, name="flatten")
+    return Layer(init, forward, backward, name=where)
