@@ -96,19 +96,21 @@ def half_mse() -> Loss:
 
 
 def _labels_to_one_hot(logits, target, where):
-    """Integer labels (batch,) -> one-hot (batch, classes); range-checked if concrete."""
+    """Integer labels (batch, ...) -> one-hot (batch, ..., classes); range-checked if
+    concrete."""
     n_classes = logits.shape[-1]
-    if target.shape != logits.shape[:1]:
+    if target.shape != logits.shape[:-1]:
         raise ValueError(f"{where}: integer labels must have shape "
-                         f"{shape_str(logits.shape[:1])} (one per example), got "
+                         f"{shape_str(logits.shape[:-1])} (one per example), got "
                          f"{shape_str(target.shape)}")
     if is_concrete(target):
         t = np.asarray(target)
         bad = (t < 0) | (t >= n_classes)
         if bad.any():
-            i = int(np.argmax(bad))
+            i = np.unravel_index(int(np.argmax(bad)), t.shape)
+            at = ", ".join(str(int(j)) for j in i)
             raise ValueError(f"{where}: labels must be in [0, {n_classes - 1}] for "
-                             f"{n_classes} classes, got labels[{i}] = {int(t[i])}")
+                             f"{n_classes} classes, got labels[{at}] = {int(t[i])}")
     return jax.nn.one_hot(target, n_classes, dtype=logits.dtype)
 
 
@@ -125,35 +127,39 @@ def _log_softmax_and_softmax(logits):
 
 
 class SoftmaxXentResiduals(NamedTuple):
-    probs: jax.Array          # (batch, classes) softmax of the logits
-    target: jax.Array         # (batch, classes) one-hot or probability targets
-    target_sum: Any           # (batch, 1) sum of each target row; None for integer labels
-    poison: Any               # (batch, 1) 0, or NaN for an out-of-range label; or None
+    probs: jax.Array          # (batch, ..., classes) softmax of the logits
+    target: jax.Array         # (batch, ..., classes) one-hot or probability targets
+    target_sum: Any           # (batch, ..., 1) sum of each target row; None for labels
+    poison: Any               # (batch, ..., 1) 0, or NaN for an out-of-range label; or None
 
 
 def softmax_cross_entropy() -> Loss:
     """Softmax then cross-entropy, from logits (document 003).
 
-    ``pred``: logits ``(batch, classes)``. ``target``: one-hot or probabilities of the
-    same shape (floating), or integer labels ``(batch,)``. Integer labels are
-    range-checked when they are concrete; under ``jit`` an out-of-range label makes that
-    example's loss and gradient NaN (never a silent zero). A logit of ``-inf`` (a masked
-    class) whose target is 0 contributes 0 to the loss, as in PyTorch and optax: the
-    value stays finite wherever the gradient is.
+    ``pred``: logits ``(batch, classes)``, or ``(batch, ..., classes)`` (a class per
+    position, e.g. per time step). ``target``: one-hot or probabilities of the same
+    shape (floating), or integer labels ``(batch, ...)`` (``pred``'s shape without the
+    classes). The value is the mean over every position (batch and the other leading
+    axes), as ``torch.nn.CrossEntropyLoss``. Integer labels are range-checked when they
+    are concrete; under ``jit`` an out-of-range label makes that position's loss and
+    gradient NaN (never a silent zero). A logit of ``-inf`` (a masked class) whose
+    target is 0 contributes 0 to the loss, as in PyTorch and optax: the value stays
+    finite wherever the gradient is.
     """
     where = "softmax_cross_entropy"
 
     def forward(pred, target):
         pred = _check_pred(pred, where)
-        if pred.ndim != 2:
+        if pred.ndim < 2:
             raise ValueError(f"{where}: pred must be logits of shape (batch, classes), got "
-                             f"{shape_str(pred.shape)}")
+                             f"{shape_str(pred.shape)} (or (batch, ..., classes), a class "
+                             f"per position)")
         target = _as_target(target, where)
         if jnp.issubdtype(target.dtype, jnp.integer) and target.shape == pred.shape:
             raise TypeError(f"{where}: one-hot targets must be floating, got target of "
                             f"shape {shape_str(target.shape)} and dtype {target.dtype}: "
                             f"use target.astype(pred.dtype), or integer labels of shape "
-                            f"{shape_str(pred.shape[:1])}")
+                            f"{shape_str(pred.shape[:-1])}")
         log_probs, probs = _log_softmax_and_softmax(pred)
         zero = jnp.zeros((), pred.dtype)
         if jnp.issubdtype(target.dtype, jnp.integer):
@@ -161,20 +167,20 @@ def softmax_cross_entropy() -> Loss:
             one_hot = _labels_to_one_hot(pred, target, where)
             # Out-of-range labels (only possible under jit, where they cannot be checked)
             # poison their example's loss and gradient with NaN instead of a silent 0.
-            poison = jnp.where(valid, zero, jnp.asarray(jnp.nan, pred.dtype))[:, None]
+            poison = jnp.where(valid, zero, jnp.asarray(jnp.nan, pred.dtype))[..., None]
             # Select rather than multiply: 0 * log_prob is NaN at a -inf logit.
             picked = jnp.where(one_hot > 0, log_probs, zero)
-            per_example = poison[:, 0] - jnp.sum(picked, axis=-1)
+            per_example = poison[..., 0] - jnp.sum(picked, axis=-1)
             residuals = SoftmaxXentResiduals(probs, one_hot, None, poison)
             return jnp.mean(per_example), residuals
-        if target.shape == pred.shape[:1]:
+        if target.shape == pred.shape[:-1]:
             raise TypeError(f"{where}: integer labels must have an integer dtype, got "
                             f"{target.dtype} (target of shape {shape_str(target.shape)}; "
                             f"one-hot targets have shape {shape_str(pred.shape)})")
         if target.shape != pred.shape:
             raise ValueError(f"{where}: target must be one-hot of shape "
                              f"{shape_str(pred.shape)} or integer labels of shape "
-                             f"{shape_str(pred.shape[:1])}, got {shape_str(target.shape)}")
+                             f"{shape_str(pred.shape[:-1])}, got {shape_str(target.shape)}")
         target = target.astype(pred.dtype)
         per_example = -jnp.sum(jnp.where(target == 0, zero, target * log_probs), axis=-1)
         residuals = SoftmaxXentResiduals(probs, target,
@@ -183,14 +189,15 @@ def softmax_cross_entropy() -> Loss:
 
     def backward(residuals):
         """``dlogits = (softmax(z) * sum(y) - y) / batch``: document 003's ``a_i - y_i``
-        when the target sums to 1 (one-hot, or integer labels)."""
+        when the target sums to 1 (one-hot, or integer labels). With more leading axes,
+        ``batch`` is the number of positions averaged over (``batch * ...``)."""
         check_residuals(residuals, SoftmaxXentResiduals, where)
         probs, target, target_sum, poison = residuals
         scaled = probs if target_sum is None else probs * target_sum
         grad = scaled - target
         if poison is not None:
             grad = grad + poison
-        return grad / probs.shape[0]
+        return grad / math.prod(probs.shape[:-1])
 
     return Loss(forward, backward, name=where)
 
