@@ -5,6 +5,8 @@ the forward values and gradients of an independent NumPy computation to 1e-12, a
 figures the document prints at its printed precision.
 """
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -157,3 +159,70 @@ def test_serial_wrong_number_of_params(bad):
     net = doc002_net()
     with pytest.raises(ValueError, match=r"params must be a tuple of 4 entries"):
         net.forward(bad, jnp.ones((1, 2), jnp.float32))
+
+
+# ------------------------------------------------------ names, repr and summary
+
+REBUILT = [
+    jaxbp.dense(3), jaxbp.dense(3, bias=False), jaxbp.dense(2, dtype=jnp.bfloat16),
+    jaxbp.conv2d(8, 3, padding="same"), jaxbp.conv2d(8, (2, 3), stride=(1, 2),
+                                                     padding=((1, 0), (0, 1))),
+    jaxbp.conv2d(4, 3, padding=1, bias=False), jaxbp.conv1d(4, 5, stride=2, padding=(1, 2)),
+    jaxbp.max_pool2d(2), jaxbp.max_pool2d((2, 3), stride=1), jaxbp.max_pool1d(3, 2),
+    jaxbp.relu(), jaxbp.sigmoid(), jaxbp.tanh(), jaxbp.softmax(), jaxbp.flatten(),
+    jaxbp.serial(jaxbp.conv1d(2, 3), jaxbp.relu(), jaxbp.serial(jaxbp.flatten(),
+                                                                jaxbp.dense(1))),
+]
+
+
+def _qualify(name):
+    """'serial(dense(2), relu())' -> 'jaxbp.serial(jaxbp.dense(2), jaxbp.relu())'."""
+    return re.sub(r"\b(serial|dense|conv1d|conv2d|max_pool1d|max_pool2d|relu|sigmoid|"
+                  r"tanh|softmax|flatten)\(", r"jaxbp.\1(", name)
+
+
+@pytest.mark.parametrize("layer", REBUILT, ids=lambda layer: layer.name)
+def test_every_name_rebuilds_its_layer(layer):
+    rebuilt = eval(_qualify(layer.name), {"jaxbp": jaxbp})
+    assert isinstance(rebuilt, jaxbp.Layer) and rebuilt.name == layer.name
+
+
+def test_the_name_in_errors_has_stride_and_padding():
+    """conv2d(8, 3, padding="SAME") used to be called conv2d(8, 3) in its errors."""
+    with pytest.raises(ValueError, match=re.escape(
+            "conv2d(8, 3, stride=1, padding='SAME'): input_shape must have 3 entries")):
+        jaxbp.conv2d(8, 3, padding="SAME").init(jax.random.key(0), (5, 5))
+
+
+def test_repr_is_readable():
+    """repr(net) used to print raw function objects."""
+    net = jaxbp.serial(jaxbp.conv2d(8, 3, padding="SAME"), jaxbp.relu())
+    assert repr(net) == ("<jaxbp.Layer serial(conv2d(8, 3, stride=1, padding='SAME'), "
+                         "relu())>")
+    assert "function" not in repr(net) and "function" not in str([net])
+    assert repr(jaxbp.half_mse()) == "<jaxbp.Loss half_mse>"
+
+
+def test_summary_prints_shapes_and_parameter_counts(capsys):
+    net = jaxbp.serial(jaxbp.conv2d(8, 3, padding="SAME"), jaxbp.relu(), jaxbp.max_pool2d(2),
+                       jaxbp.serial(jaxbp.flatten(), jaxbp.dense(10)), jaxbp.softmax())
+    text = jaxbp.summary(net, (28, 28, 1))
+    assert capsys.readouterr().out == text + "\n"
+    rows = {line.split("  ")[0].strip(): line.split() for line in text.splitlines()}
+    # conv: 3 * 3 * 1 * 8 + 8 = 80; dense: 14 * 14 * 8 * 10 + 10 = 15,690.
+    assert rows["conv2d(8, 3, stride=1, padding='SAME')"][-4:] == ["(28,", "28,", "8)",
+                                                                    "80"]
+    assert rows["max_pool2d(2)"][-4:] == ["(14,", "14,", "8)", "0"]
+    assert rows["serial(flatten(), dense(10))"][-2:] == ["(10,)", "15,690"]
+    assert "  dense(10)" in text  # the inner network's layers, indented
+    assert text.splitlines()[-1] == "total: 15,770 parameters (61.60 KB)"
+    params, _ = net.init(jax.random.key(0), (28, 28, 1))
+    assert sum(a.size for a in jax.tree.leaves(params)) == 15_770
+
+
+def test_summary_of_one_layer_and_of_a_wrong_shape():
+    text = jaxbp.summary(jaxbp.dense(4), (3,), print_fn=None)
+    assert "dense(4)" in text and text.endswith("total: 16 parameters (64 B)")
+    with pytest.raises(ValueError, match=re.escape("dense(4): input_shape must have 1 "
+                                                   "entries")):
+        jaxbp.summary(jaxbp.serial(jaxbp.dense(4)), (3, 3), print_fn=None)
