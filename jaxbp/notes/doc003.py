@@ -36,20 +36,20 @@ old values under ``α`` (``\\underset{0.3}{\\cancel{\\alpha}}`` in the ``k21`` l
 numeric halves' ``\\underset{0.5}`` (the rate) are transcribed as ``alpha``. The
 padding zeros and the bias input ``1`` are structural constants.
 
-Where this reading differs from READING.md:
+Finer points of this reading (all of it: docs/reading.md):
 
-* ``w2_M_new``: READING lists the new output weights (0.189, 0.258, -0.189, -0.258) as
-  right; exactly, the second and fourth are 0.25750 and -0.25750, 0.257 and -0.257 to
-  three decimals. The printed 0.258 is the carried arithmetic (0.2 + 0.5 * 0.294 *
-  0.392 = 0.25762), and so is the erratum ``w4_M_new``'s corrected value, -0.258.
-* Slips READING does not list, all harmless: ``K13``'s line writes ``0.0001 · 1`` where
+* ``w2_M_new``: the new output weights print as (0.189, 0.258, -0.189, -0.258 once
+  corrected); exactly, the second and fourth are 0.25750 and -0.25750, 0.257 and
+  -0.257 to three decimals. The printed 0.258 is the carried arithmetic (0.2 + 0.5 *
+  0.294 * 0.392 = 0.25762), and so is the erratum ``w4_M_new``'s corrected value.
+* Slips easy to miss, all harmless: ``K13``'s line writes ``0.0001 · 1`` where
   ``i1 = 0.1`` belongs; the conv ``b1`` line's symbolic half writes ``coef_C4`` for
   ``coef_C2``; the symbolic halves of ``coef_f1`` and ``coef_p2`` write ``w2`` for
   ``w3`` and ``w1`` for ``w2``; and the kernel lines annotate the old kernel values
   under ``α`` (not transcribed, see above).
-* READING counts the FC update lines' ``out_f`` for ``P`` as one slip; here it is an
-  operand slip on each of the four lines (0.608 for 0.629, 0.392 for 0.385), so that
-  every written number is accounted for.
+* The FC update lines' ``out_f`` for ``P`` is an operand slip on each of the four
+  lines (0.608 for 0.629, 0.392 for 0.385), so that every written number is accounted
+  for.
 """
 
 from __future__ import annotations
