@@ -137,11 +137,16 @@ def values(t) -> dict:
 
 
 def graph():
-    """The padded signal, the four conv outputs, pool, dense and output units."""
-    nodes = [("s0", 0, 0.5, None, None), ("i1", 0, 1.5, "i1", None),
-             ("s2", 0, 2.5, None, None),
-             ("C2", 1, 0, "out_c2", "b1_C"), ("C1", 1, 1, "out_c1", "b1_C"),
-             ("C4", 1, 2, "out_c4", "b2_C"), ("C3", 1, 3, "out_c3", "b2_C"),
+    """The padded signal, the four conv outputs, pool, dense and output units.
+
+    The conv units stand in the document's order, C1..C4 from the top; their edges
+    show which tap meets which input (C1 is position 1 of the first kernel, see the
+    module's docstring). The signal (s0, i1, s2) is drawn from the bottom up, which
+    keeps those edges from crossing more than they must (s0 and s2 are both 0)."""
+    nodes = [("s2", 0, 0.5, None, None), ("i1", 0, 1.5, "i1", None),
+             ("s0", 0, 2.5, None, None),
+             ("C1", 1, 0, "out_c1", "b1_C"), ("C2", 1, 1, "out_c2", "b1_C"),
+             ("C3", 1, 2, "out_c3", "b2_C"), ("C4", 1, 3, "out_c4", "b2_C"),
              ("P1", 2, 0.5, "out_p1", None), ("P2", 2, 2.5, "out_p2", None),
              ("f1", 3, 1, "out_f1", "b1_f"), ("f2", 3, 2, "out_f2", "b2_f"),
              ("out1", 4, 1, "out_1", "b1_M"), ("out2", 4, 2, "out_2", "b2_M")]
