@@ -79,7 +79,8 @@ def _import_failure(error, where, filename):
         return (f"{shown(error.filename or where)}, line {error.lineno}: {error.msg} (the "
                 f"file does not parse)")
     frames = traceback.extract_tb(error.__traceback__)
-    mine = [f for f in frames if filename is None or os.path.abspath(f.filename) == filename]
+    mine = [f for f in frames
+            if filename is None or os.path.abspath(f.filename) == filename]
     # The deepest frame in the user's code (for a module: outside importlib and jaxbp).
     mine = [f for f in mine if "importlib" not in f.filename
             and not f.filename.startswith(os.path.dirname(__file__))] or mine

@@ -376,8 +376,9 @@ def _run_doc000(args) -> int:
                 now = time.perf_counter()
                 if verbose and (now - shown >= 2.0 or done == steps):
                     shown = now
-                    print(f"  {label}: step {done}/{steps}  E {float(trace_loss[-1][-1]):.3e}"
-                          f"  (elapsed {now - t0:.1f} s)", flush=True)
+                    print(f"  {label}: step {done}/{steps}  "
+                          f"E {float(trace_loss[-1][-1]):.3e}  (elapsed {now - t0:.1f} s)",
+                          flush=True)
         except Exception as e:
             if args.impl is None:
                 raise

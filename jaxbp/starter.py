@@ -27,9 +27,9 @@ them in `documents/reading.md`.
 From this folder:
 
 ```bash
-jaxbp notes 000                        # 1. document 000 worked through: printed vs computed
-jaxbp grade sigmoid_backward --impl .  # 2. grade one exercise (01_activations.py); no name: all
-jaxbp demo mlp --impl .                # 3. once they pass: train a network with your backward
+jaxbp notes 000                        # 1. document 000: printed vs computed
+jaxbp grade sigmoid_backward --impl .  # 2. grade one exercise; no name: all of them
+jaxbp demo mlp --impl .                # 3. once they pass: train with your backward
 ```
 
 ## 中文
@@ -41,9 +41,9 @@ jaxbp demo mlp --impl .                # 3. once they pass: train a network with
 在这个文件夹里运行：
 
 ```bash
-jaxbp notes 000                        # 1. 文档 000 逐行对照：印出的数字与精确计算
-jaxbp grade sigmoid_backward --impl .  # 2. 给一道题评分（01_activations.py）；不写题名则全部评分
-jaxbp demo mlp --impl .                # 3. 全部通过后：用你自己的反向传播训练网络
+jaxbp notes 000                        # 1. 文档 000：印出的数字与精确计算
+jaxbp grade sigmoid_backward --impl .  # 2. 给一道题评分；不写题名则全部评分
+jaxbp demo mlp --impl .                # 3. 全部通过后：用你的反向传播训练
 ```
 """
 
@@ -103,8 +103,9 @@ def run(args) -> int:
         return 2
     shown = str(root) if root.is_absolute() else os.path.relpath(root)
     exercises = sum(p.suffix == ".py" for p in files)
-    print(f"wrote {written} file(s) to {shown}/ (a working copy: {exercises} exercise files, "
-          f"README.md, documents/)" if written else f"{shown}/ is already a fresh copy")
-    print(f"next: cd {shlex.quote(shown)} && jaxbp notes 000, then edit 01_activations.py and run "
-          f"jaxbp grade sigmoid_backward --impl . (README.md has the three commands)")
+    print(f"wrote {written} file(s) to {shown}/ (a working copy: {exercises} exercise "
+          f"files, README.md, documents/)" if written else
+          f"{shown}/ is already a fresh copy")
+    print(f"next: cd {shlex.quote(shown)} && jaxbp notes 000, then edit 01_activations.py "
+          f"and run jaxbp grade sigmoid_backward --impl . (README.md has the commands)")
     return 0

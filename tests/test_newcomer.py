@@ -132,7 +132,8 @@ def test_cli_mistakes_are_one_line_with_exit_2(tmp_path):
         assert code == 2, (wanted, out, err)
         assert out == "", out  # checked before anything is printed or trained
         one_line(err, *wanted)
-    assert (starter_dir / "03_dense.py").read_text(encoding="utf-8").endswith("# my answer\n")
+    kept = (starter_dir / "03_dense.py").read_text(encoding="utf-8")
+    assert kept.endswith("# my answer\n")
 
 
 # --------------------------------------------------------------- jaxbp exercises init

@@ -45,8 +45,8 @@ def installed(tmp_path_factory):
             shutil.copytree(path, src / name, ignore=ignore)
         else:
             shutil.copy2(path, src / name)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV")}
+    unset = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
     done = _run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
                  "-w", str(tmp / "dist"), str(src)], tmp, env)

@@ -142,8 +142,8 @@ def plot_worked(example: Example, path: str, convention: str | None = None,
         if below:
             x, y = pos[name]
             half_w = max(len(s) for s in below) * 0.62 * _NOTE_FONT / scale / 2
-            taken.append((2.0, (x - half_w, y - 0.7 - len(below) * 1.35 * _NOTE_FONT / scale,
-                                x + half_w, y - 0.6)))
+            bottom = y - 0.7 - len(below) * 1.35 * _NOTE_FONT / scale
+            taken.append((2.0, (x - half_w, bottom, x + half_w, y - 0.6)))
 
     def slipped(weight):
         return weight is not None and any(
@@ -238,8 +238,8 @@ def _worked_legend(fig, plt, sample, biases, routing, zeros):
     if zeros:
         entries.append((Line2D([], [], ls="none", marker="o", ms=13, mfc="white",
                                mec=_GREY, mew=1.2),
-                        "dashed 0: a zero of the input signal (0, i1, 0), which the kernels "
-                        "also see"))
+                        "dashed 0: a zero of the input signal (0, i1, 0), which the "
+                        "kernels also see"))
     fig.legend([h for h, _ in entries], [t for _, t in entries], loc="lower left",
                bbox_to_anchor=(0.01, 0.01), ncol=1 if len(entries) < 4 else 2,
                fontsize=_LEGEND_FONT, frameon=False, handlelength=2.2,
