@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 
 
 def add_arguments(parser):
@@ -36,15 +37,27 @@ def load_target(target: str):
         raise ValueError(f"target must be MODULE:NAME or FILE.py:NAME, got {target!r}")
     where, name = target.rsplit(":", 1)
     if where.endswith(".py") or os.path.sep in where:
-        if not os.path.exists(where):
+        if not os.path.isfile(where):
             raise ValueError(f"target: no file {where!r}")
         spec = importlib.util.spec_from_file_location("_jaxbp_user_module", where)
         module = importlib.util.module_from_spec(spec)
         sys.path.insert(0, os.path.dirname(os.path.abspath(where)))
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:  # the user's file: report any error where it happened
+            raise ValueError(_import_failure(e, where, os.path.abspath(where))) from e
     else:
         sys.path.insert(0, os.getcwd())
-        module = importlib.import_module(where)
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as e:
+            if e.name and (where == e.name or where.startswith(e.name + ".")):
+                raise ValueError(f"target: no module named {e.name!r} (looked in the "
+                                 f"current folder and the installed packages; for a file "
+                                 f"elsewhere give path/to/file.py:{name})") from e
+            raise ValueError(_import_failure(e, where, None)) from e
+        except Exception as e:  # the user's module: report any error where it happened
+            raise ValueError(_import_failure(e, where, None)) from e
     if not hasattr(module, name):
         raise ValueError(f"target: {where!r} has no attribute {name!r}")
     obj = getattr(module, name)
@@ -54,6 +67,29 @@ def load_target(target: str):
         raise TypeError(f"target: {target} must be a jaxbp.Layer or a function returning "
                         f"one, got {type(obj).__name__}")
     return obj
+
+
+def _import_failure(error, where, filename):
+    """One line: which file and line of the user's code failed to import, and why.
+
+    ``filename`` is the user's file (absolute) for FILE.py:NAME, None for MODULE:NAME.
+    """
+    def shown(path):
+        return where if filename is not None and os.path.abspath(path) == filename else path
+
+    if isinstance(error, SyntaxError) and error.lineno:
+        return (f"{shown(error.filename or where)}, line {error.lineno}: {error.msg} (the "
+                f"file does not parse)")
+    frames = traceback.extract_tb(error.__traceback__)
+    mine = [f for f in frames
+            if filename is None or os.path.abspath(f.filename) == filename]
+    # The deepest frame in the user's code (for a module: outside importlib and jaxbp).
+    mine = [f for f in mine if "importlib" not in f.filename
+            and not f.filename.startswith(os.path.dirname(__file__))] or mine
+    at = f"{shown(mine[-1].filename)}, line {mine[-1].lineno}: " if mine else f"{where}: "
+    if isinstance(error, ModuleNotFoundError) and error.name:
+        return f"{at}importing it needs the module {error.name!r}, which is not installed"
+    return f"{at}importing it raised {type(error).__name__}: {' '.join(str(error).split())}"
 
 
 def _parse_shape(text):

@@ -16,7 +16,8 @@ COMMANDS = {
     "check": ("jaxbp._cli_check", "gradient-check a layer (built in, or MODULE:NAME of yours)"),
     "notes": ("jaxbp.notes.cli", "the documents' worked examples: printed vs computed"),
     "grade": ("jaxbp.grading.cli", "grade the exercises (yours, or the solutions)"),
-    "exercises": ("jaxbp.grading.generate", "regenerate exercises/ from solutions/"),
+    "exercises": ("jaxbp.grading.generate", "init DIR: a fresh working copy of the "
+                  "exercises; generate/check: exercises/ from solutions/"),
     "demo": ("jaxbp.demo", "train networks with the hand-written backward, draw plots"),
     "bench": ("jaxbp.bench", "hand-written backward vs jax.grad (and PyTorch), side by side"),
 }
@@ -44,8 +45,19 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     return parser
 
 
+# ``jaxbp exercises init`` lives outside the grading package: it is what a learner who
+# installed a wheel runs first, and it needs only the packaged files.
+_INIT = ("jaxbp.starter", "write a fresh working copy of the exercises and the documents "
+         "to DIR")
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["exercises", "init"]:
+        module = importlib.import_module(_INIT[0])
+        parser = argparse.ArgumentParser(prog="jaxbp exercises init", description=_INIT[1])
+        module.add_arguments(parser)
+        return int(module.run(parser.parse_args(argv[2:])) or 0)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if getattr(args, "_missing", None):

@@ -8,11 +8,17 @@ Images come out channels-last, ``(n, height, width, channels)``, as float32 in
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import NamedTuple
 
 import numpy as np
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+MAX_CLASSES = 100_000  # one output per class: more is a mistake, not a dataset
+_ZIP_MAGIC = b"PK\x03\x04"
+_NPY_MAGIC = b"\x93NUMPY"
+_SAVE_HINT = ("save one with np.savez(path, x_train=..., y_train=..., x_test=..., "
+              "y_test=...)")
 
 
 class Dataset(NamedTuple):
@@ -25,6 +31,8 @@ class Dataset(NamedTuple):
       y_test: ``(n_test,)`` int32.
       classes: the number of classes.
       name: a short description for reports.
+      notes: what loading did that the user may not expect (a rescaling, unused
+        classes), one sentence each.
     """
 
     x_train: np.ndarray
@@ -33,6 +41,7 @@ class Dataset(NamedTuple):
     y_test: np.ndarray
     classes: int
     name: str
+    notes: tuple[str, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -78,26 +87,56 @@ def load_npz(path) -> Dataset:
     """A user's dataset from an ``.npz`` holding ``x_train, y_train, x_test, y_test``.
 
     Images may be ``(n, h, w)`` (a channel axis is added) or ``(n, h, w, c)``; flat
-    features ``(n, d)`` are kept. Integer pixels (e.g. MNIST's uint8) are divided by
-    255, as are float pixels larger than 1.5. Labels are integer class indices
-    ``(n,)``, or one-hot ``(n, classes)`` (turned into indices).
+    features ``(n, d)`` are kept. Pixels are brought to about [0, 1]: values already
+    there, or with negatives (standardized features), are kept; 8-bit pixels (uint8, or
+    a largest value in (128, 255]) are divided by 255; any other range (e.g. 0..16) is
+    divided by the training set's largest value, with a note. Labels are integer class
+    indices ``(n,)``, or one-hot ``(n, classes)`` (turned into indices); the classes
+    are ``0 .. largest label``, with a note when some of them never occur.
 
     Args:
       path: the ``.npz`` file, e.g. MNIST saved with
         ``np.savez("mnist.npz", x_train=..., y_train=..., x_test=..., y_test=...)``.
 
     Returns:
-      A :class:`Dataset`.
+      A :class:`Dataset`; its ``notes`` say what was rescaled or looks unusual.
+
+    Raises:
+      ValueError: the file is missing, is not an ``.npz`` archive (a ``.npy`` array,
+        a text file), lacks an array, holds Python objects, NaN or infinite values, or
+        arrays of the wrong shapes. TypeError: arrays of a non-numeric dtype.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"load_npz: path {path!r} does not exist")
-    with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in NPZ_KEYS if k not in data.files]
-        if missing:
-            raise ValueError(f"load_npz: {path!r} must hold arrays {list(NPZ_KEYS)}, "
-                             f"missing {missing} (found {sorted(data.files)})")
-        arrays = {k: np.asarray(data[k]) for k in NPZ_KEYS}
+    if os.path.isdir(path):
+        raise ValueError(f"load_npz: {path!r} is a folder, not an .npz file")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(_NPY_MAGIC):
+        raise ValueError(f"load_npz: {path!r} is a single .npy array, not an .npz archive "
+                         f"of the four arrays; {_SAVE_HINT}")
+    if not head.startswith(_ZIP_MAGIC):
+        what = "empty" if not head else f"starts with {head!r}"
+        raise ValueError(f"load_npz: {path!r} is not an .npz archive (it is {what}); "
+                         f"{_SAVE_HINT}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in NPZ_KEYS if k not in data.files]
+            if missing:
+                raise ValueError(f"load_npz: {path!r} must hold arrays {list(NPZ_KEYS)}, "
+                                 f"missing {missing} (found {sorted(data.files)})")
+            arrays = {}
+            for k in NPZ_KEYS:
+                try:
+                    arrays[k] = np.asarray(data[k])
+                except ValueError as e:  # object arrays need pickle, refused
+                    raise ValueError(f"load_npz: {k} in {path!r} holds Python objects "
+                                     f"(dtype object), not numbers; save numeric "
+                                     f"arrays") from e
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"load_npz: {path!r} is not a readable .npz archive ({e}); "
+                         f"{_SAVE_HINT}") from e
     xs = [_images(arrays[k], k, path) for k in ("x_train", "x_test")]
     ys = [_labels(arrays[k], k, path) for k in ("y_train", "y_test")]
     for x, y, part in zip(xs, ys, ("train", "test")):
@@ -107,10 +146,11 @@ def load_npz(path) -> Dataset:
     if xs[0].shape[1:] != xs[1].shape[1:]:
         raise ValueError(f"load_npz: x_train and x_test must have the same example "
                          f"shape, got {tuple(xs[0].shape[1:])} and {tuple(xs[1].shape[1:])}")
-    scale = _pixel_scale(arrays["x_train"], xs[0])
-    classes = int(max(ys[0].max(initial=0), ys[1].max(initial=0))) + 1
-    return Dataset(xs[0] / scale, ys[0], xs[1] / scale, ys[1], max(classes, 2),
-                   os.path.basename(path))
+    notes = []
+    scale = _pixel_scale(arrays["x_train"], xs[0], notes)
+    classes = _classes(ys, notes)
+    return Dataset(xs[0] / scale, ys[0], xs[1] / scale, ys[1], classes,
+                   os.path.basename(path), tuple(notes))
 
 
 def _images(x, name, path):
@@ -119,14 +159,45 @@ def _images(x, name, path):
                          f"or (n, h, w, c) with n > 0, got {tuple(x.shape)}")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise TypeError(f"load_npz: {name} must be numeric, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise TypeError(f"load_npz: {name} must be real numbers, got dtype {x.dtype}")
     x = x.astype(np.float32)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"load_npz: {name} in {path!r} holds {int(bad.sum())} NaN or "
+                         f"infinite values (the first at index {first}, example "
+                         f"{first[0]}); training on them gives a NaN loss: fill or drop "
+                         f"those examples")
     return x[..., None] if x.ndim == 3 else x
 
 
-def _pixel_scale(raw, x):
-    if np.issubdtype(raw.dtype, np.integer) or float(np.max(x, initial=0.0)) > 1.5:
+def _pixel_scale(raw, x, notes):
+    low, high = float(np.min(x)), float(np.max(x))
+    if high <= 1.5 or low < 0:
+        return np.float32(1.0)
+    if raw.dtype == np.uint8 or 128 < high <= 255:
         return np.float32(255.0)
-    return np.float32(1.0)
+    notes.append(f"x_train's values run from {low:g} to {high:g}, neither [0, 1] nor "
+                 f"8-bit pixels: x_train and x_test are divided by {high:g}, the largest "
+                 f"value, to bring them to [0, 1]")
+    return np.float32(high)
+
+
+def _classes(ys, notes):
+    labels = np.concatenate(ys)
+    classes = max(int(labels.max(initial=0)) + 1, 2)
+    if classes > MAX_CLASSES:
+        raise ValueError(f"load_npz: the labels must be class indices below "
+                         f"{MAX_CLASSES}, got a largest label of {classes - 1}")
+    used = np.unique(labels)
+    if len(used) < classes:
+        unused = classes - len(used)
+        notes.append(f"the labels run from {int(used.min())} to {int(used.max())}: the "
+                     f"network gets {classes} outputs, one per class 0..{classes - 1}, "
+                     f"and {unused} of those classes never occur (number the labels "
+                     f"0..{len(used) - 1} for a smaller output layer)")
+    return classes
 
 
 def _labels(y, name, path):

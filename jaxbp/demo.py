@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save", default=None, metavar="PARAMS.npz",
                         help="save the trained parameters (hand-written backward run)")
     parser.add_argument("--verbose", "-v", action="store_true",
-                        help="print one line per epoch")
+                        help="print one line per epoch (always, when the output is not a "
+                             "terminal), with the seconds elapsed since training started")
 
 
 class DemoError(Exception):
@@ -64,12 +65,43 @@ class DemoError(Exception):
 
 def run(args) -> int:
     try:
+        _check_extras(args)
         if args.which == "doc000":
             return _run_doc000(args)
         return _run_classifier(args)
     except DemoError as e:
         print(f"jaxbp demo: {e}", file=sys.stderr)
         return 2
+
+
+def _check_extras(args):
+    """Before any work: the packages of the ``demo`` extra this run needs."""
+    from jaxbp import _extras
+
+    needed, instead = [], []
+    if not args.no_plots:
+        needed.append("matplotlib")
+        instead.append("--no-plots")
+    if args.which != "doc000" and not args.data:
+        needed.append("sklearn")
+        instead.append("--data FILE.npz")
+    missing = _extras.missing(*needed)
+    if missing:
+        ways = [w for m, w in zip(needed, instead) if m in missing]
+        raise DemoError(_extras.message(missing, "or add " + " and ".join(ways)))
+
+
+def _progress_lines(args) -> bool:
+    """A line per epoch: asked for, or the output is a log (CI, a notebook, a pipe)
+    where no progress bar shows."""
+    return bool(args.verbose) or not _isatty(sys.stdout)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 # --------------------------------------------------------------------------- layers
@@ -171,11 +203,17 @@ def _run_classifier(args) -> int:
     print(f"jaxbp demo {args.which}: {net.name}")
     print(f"  data: {ds.name}, {len(ds.x_train)} training and {len(ds.x_test)} held-out "
           f"examples of shape {ds.input_shape}, {ds.classes} classes")
+    for note in getattr(ds, "notes", ()):
+        print(f"  note: {note}")
     print(f"  training: Adam lr {lr:g} (cosine decay), batch {batch_size}, {epochs} epochs, "
           f"{jax.device_count()} {jax.devices()[0].platform} device(s)"
           + (f", layers from --impl {args.impl}" if args.impl else ""))
 
     runs = ["manual"] + ([] if args.no_autodiff else ["autodiff"])
+    verbose = _progress_lines(args)
+    if verbose:
+        print("  one line per epoch; (N s) is the time elapsed since that run's training "
+              "started, compilation included", flush=True)
     results = {}
     for grads in runs:
         label = "hand-written backward" if grads == "manual" else "jax.grad (autodiff)"
@@ -189,7 +227,7 @@ def _run_classifier(args) -> int:
             result = train.fit(net, loss, optimizer, params, ds.x_train, ds.y_train,
                                key=shuffle_key, epochs=epochs, batch_size=batch_size,
                                grads=grads, validation_data=(ds.x_test, ds.y_test),
-                               fused=fused, verbose=args.verbose, desc=label)
+                               fused=fused, verbose=verbose, desc=label)
         except Exception as e:
             if args.impl is None:
                 raise
@@ -230,7 +268,7 @@ def _run_classifier(args) -> int:
 
         out = args.out
         name = args.which
-        written = [
+        written = _draw(lambda: [
             plots.training_curves({k: r.history for k, r in results.items()},
                                   os.path.join(out, f"{name}_curves.png"),
                                   title=f"{args.which.upper()} on {ds.name}: hand-written "
@@ -239,10 +277,23 @@ def _run_classifier(args) -> int:
                                   os.path.join(out, f"{name}_predictions.png")),
             plots.confusion_matrix(ds.y_test, pred, ds.classes,
                                    os.path.join(out, f"{name}_confusion.png")),
-        ]
+        ])
         print("plots: " + ", ".join(written))
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _draw(draw):
+    """``draw()``; a plot that cannot be written (matplotlib gone since the start, an
+    unwritable --out) is reported in one line."""
+    from jaxbp import _extras
+
+    try:
+        return draw()
+    except ImportError as e:
+        raise DemoError(_extras.message(["matplotlib"], "or add --no-plots")) from e
+    except OSError as e:
+        raise DemoError(f"--out: cannot write the plots: {e}") from e
 
 
 def _predict(net, params, x, batch_size=1024):
@@ -303,6 +354,7 @@ def _run_doc000(args) -> int:
           f"(the document's alpha), {steps} steps from the document's initial weights")
     runs = ["manual"] + ([] if args.no_autodiff else ["autodiff"])
     forward = jax.jit(lambda p: net.forward(p, x)[0][0])
+    verbose = _progress_lines(args)
     losses, outputs, finals = {}, {}, {}
     for grads in runs:
         label = "hand-written backward" if grads == "manual" else "jax.grad (autodiff)"
@@ -312,12 +364,21 @@ def _run_doc000(args) -> int:
         s = optimizer.init(p)
         key = jax.random.key(args.seed)
         trace_loss, trace_out = [], [np.asarray(forward(p))]
+        t0 = shown = time.perf_counter()
+        done = 0
         try:
             for n in chunks:
                 key, sub = jax.random.split(key)
                 p, s, chunk_losses = compiled[n](p, s, sub, x, target)
                 trace_loss.append(np.asarray(chunk_losses))
                 trace_out.append(np.asarray(forward(p)))
+                done += n
+                now = time.perf_counter()
+                if verbose and (now - shown >= 2.0 or done == steps):
+                    shown = now
+                    print(f"  {label}: step {done}/{steps}  "
+                          f"E {float(trace_loss[-1][-1]):.3e}  (elapsed {now - t0:.1f} s)",
+                          flush=True)
         except Exception as e:
             if args.impl is None:
                 raise
@@ -355,10 +416,10 @@ def _run_doc000(args) -> int:
     if not args.no_plots:
         from jaxbp import plots
 
-        path = plots.convergence(
+        path = _draw(lambda: plots.convergence(
             np.arange(1, steps + 1), losses, out_steps, outputs,
             target[0], os.path.join(args.out, "doc000_convergence.png"),
-            title="document 000's network, trained from its initial weights")
+            title="document 000's network, trained from its initial weights"))
         print(f"plots: {path}")
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0

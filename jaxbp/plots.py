@@ -34,15 +34,48 @@ def _save(fig, path):
     return path
 
 
-def _save_curves(fig, axes, title, path):
-    """Grid and legend on each of ``axes``, the optional title, then :func:`_save`."""
+def _finish_curves(fig, axes, title):
+    """Whole-number x ticks (epochs, steps), grid and legend on each of ``axes``, the
+    optional title."""
+    from matplotlib.ticker import MaxNLocator
+
     for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def _loss_axis(ax, series, name):
+    """A log scale when the values span more than a decade, linear otherwise; either
+    way the ticks are plain numbers (0.5, 0.01), never ``2.36 × 10^0`` or an offset."""
+    from matplotlib.ticker import (FuncFormatter, LogLocator, NullFormatter,
+                                   ScalarFormatter)
+
+    values = np.concatenate([np.asarray(s, np.float64).reshape(-1) for s in series])
+    values = values[np.isfinite(values) & (values > 0)]
+    wide = values.size > 0 and values.max() / values.min() > 10
+    if wide:
+        ax.set_yscale("log")
+        # Over a few decades, 1-2-5 ticks; over many, the decades alone.
+        few = values.max() / values.min() < 1e3
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if few
+                                              else (1.0,)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylabel(f"{name} (log scale)")
+    else:
+        ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+        ax.set_ylabel(name)
+
+
+def _plain_axis(ax):
+    from matplotlib.ticker import ScalarFormatter
+
+    ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
 
 
 def _style(label):
@@ -50,7 +83,7 @@ def _style(label):
 
 
 def training_curves(histories: dict, path, title: str = "") -> str:
-    """Loss and accuracy per epoch of several runs on the same axes.
+    """Loss and accuracy per epoch of several runs on the same axes, saved as a PNG.
 
     Args:
       histories: label -> a :func:`jaxbp.train.fit` history. Labels containing
@@ -61,6 +94,18 @@ def training_curves(histories: dict, path, title: str = "") -> str:
 
     Returns:
       The path written.
+    """
+    return _save(curves_figure(histories, title), path)
+
+
+def curves_figure(histories: dict, title: str = ""):
+    """The figure :func:`training_curves` saves (e.g. to show it in a notebook).
+
+    Epochs are whole-number ticks; the loss axis is logarithmic only when the losses
+    span more than a decade, and its ticks are plain numbers.
+
+    Returns:
+      A matplotlib ``Figure`` with two axes, loss and accuracy.
     """
     fig = _figure(11, 4.2)
     ax_loss, ax_acc = fig.subplots(1, 2)
@@ -77,14 +122,15 @@ def training_curves(histories: dict, path, title: str = "") -> str:
             ax_acc.plot(h["epoch"], 100 * np.asarray(h["val_accuracy"]),
                         label=f"{label}: held-out",
                         **{**style, "color": _shade(style["color"])})
-    ax_loss.set_yscale("log")
+    _loss_axis(ax_loss, [h[k] for h in histories.values() for k in ("loss", "val_loss")
+                         if k in h], "cross-entropy")
     ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("cross-entropy (log scale)")
     ax_loss.set_title("loss")
+    _plain_axis(ax_acc)
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy (%)")
     ax_acc.set_title("accuracy")
-    return _save_curves(fig, (ax_loss, ax_acc), title, path)
+    return _finish_curves(fig, (ax_loss, ax_acc), title)
 
 
 def _shade(color):
@@ -195,9 +241,8 @@ def convergence(loss_steps, losses: dict, output_steps, outputs: dict, targets, 
     ax_loss, ax_out = fig.subplots(1, 2)
     for label, value in losses.items():
         ax_loss.plot(loss_steps, value, label=label, **_style(label))
-    ax_loss.set_yscale("log")
+    _loss_axis(ax_loss, list(losses.values()), "E = 1/2 sum (target - out)^2")
     ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("E = 1/2 sum (target - out)^2 (log scale)")
     ax_loss.set_title("loss")
     colors = ["#9467bd", "#8c564b", "#e377c2", "#17becf"]
     for label, out in outputs.items():
@@ -213,4 +258,5 @@ def convergence(loss_steps, losses: dict, output_steps, outputs: dict, targets, 
     ax_out.set_ylabel("output")
     ax_out.set_ylim(-0.05, 1.05)
     ax_out.set_title("outputs approach the targets")
-    return _save_curves(fig, (ax_loss, ax_out), title, path)
+    _plain_axis(ax_out)
+    return _save(_finish_curves(fig, (ax_loss, ax_out), title), path)

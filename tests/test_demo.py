@@ -47,6 +47,10 @@ def test_cnn_demo_trains_both_ways_and_writes_three_plots(capsys, tmp_path):
         assert_png(tmp_path / name)
     first = float(re.search(r"differ by ([\d.e+-]+) \(relative\) after epoch 1", out).group(1))
     assert first < 1e-4  # one epoch in, the runs agree to float32 rounding
+    # stdout is not a terminal here (a log): a line per epoch, its seconds labelled
+    for label in ("hand-written backward", "jax.grad (autodiff)"):
+        assert f"{label} epoch 1/2" in out and f"{label} epoch 2/2" in out
+    assert "(N s) is the time elapsed since that run's training started" in out
 
 
 @pytest.mark.slow
@@ -109,6 +113,7 @@ def test_doc000_demo_trains_the_documents_network_to_its_targets(capsys, tmp_pat
     # 000's targets: 0.01 and 0.99.
     assert abs(o1 - 0.01) < 0.005 and abs(o2 - 0.99) < 0.005
     assert "reached" in out
+    assert "hand-written backward: step 3000/3000" in out and "(elapsed " in out
     assert_png(tmp_path / "doc000_convergence.png")
 
 
@@ -128,3 +133,31 @@ def test_impl_with_unfinished_exercises_says_which_in_one_line(capsys, tmp_path)
                               "1", "--no-plots")
     assert code == 2
     assert "not done yet" in err and "Traceback" not in err
+
+
+def _tick_labels(ax):
+    low, high = ax.get_xlim()
+    x = [t for t in ax.get_xticks() if low <= t <= high]
+    return x, [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+
+
+def test_training_plots_have_whole_epochs_and_plain_tick_labels():
+    from jaxbp import plots
+
+    short = {"epoch": [1, 2], "loss": [1.31, 0.43], "val_loss": [0.62, 0.44],
+             "accuracy": [0.87, 0.92], "val_accuracy": [0.85, 0.89]}
+    long = {"epoch": list(range(1, 41)), "loss": list(np.geomspace(2.0, 1e-3, 40)),
+            "val_loss": list(np.geomspace(1.0, 0.05, 40)),
+            "accuracy": list(np.linspace(0.8, 1.0, 40)),
+            "val_accuracy": list(np.linspace(0.8, 0.98, 40))}
+    for history, scale in ((short, "linear"), (long, "log")):
+        fig = plots.curves_figure({"hand-written backward": history})
+        fig.canvas.draw()
+        assert fig.axes[0].get_yscale() == scale  # log only over more than a decade
+        for ax in fig.axes:
+            x, y = _tick_labels(ax)
+            assert x and all(float(t).is_integer() for t in x)  # epochs, no 1.5
+            assert y and not any("times" in s or "^" in s for s in y), y  # no 2.36 x 10^0
+            assert ax.yaxis.get_offset_text().get_text() == ""
+        if scale == "log":
+            assert {"1", "0.1", "0.01"} <= set(_tick_labels(fig.axes[0])[1])

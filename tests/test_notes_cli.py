@@ -64,7 +64,7 @@ def test_table_marks_errata_and_lists_their_evidence(capsys):
     assert "ERRATUM" in row
     # 000, line "out_{h_3} = ... = 0.789": the footnote gives the corrected 0.759
     assert "should be 0.759" in out
-    assert "Where this reading differs from READING.md" in out
+    assert "Finer points of this reading (all of it: docs/reading.md)" in out
 
 
 def test_lang_zh_adds_the_documents_headings(capsys):
@@ -112,6 +112,34 @@ def test_plot_writes_a_png(capsys, tmp_path, name):
     assert code == 0 and f"wrote {path}" in out
     (width, height), size = _png_size(path)
     assert width >= 800 and height >= 400 and size > 20_000
+
+
+def test_plot_explains_itself_and_draws_003_in_the_documents_order(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from jaxbp import notes
+    from jaxbp.notes.plot import plot
+
+    drawn = []
+    save = Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        drawn.append(fig)
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    plot(notes.load("003"), str(tmp_path / "003.png"))
+    fig = drawn[-1]
+    legend = " ".join(t.get_text() for t in fig.legends[0].get_texts())
+    for words in ("∇", "its gradient dE/dw", "→", "after the step", "red, ✗",
+                  "max-pool", "a zero of the input signal"):
+        assert words in legend, words
+    ax = fig.axes[0]
+    where = {t.get_text(): t.get_position()[1] for t in ax.texts}
+    heights = [where[f"out_c{i}"] for i in (1, 2, 3, 4)]
+    assert heights == sorted(heights, reverse=True)  # C1..C4 from the top
+    assert min(t.get_fontsize() for t in ax.texts) >= 8.5  # readable when scaled down
 
 
 def test_bad_arguments_exit_2_without_traceback(capsys, tmp_path):

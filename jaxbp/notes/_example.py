@@ -75,7 +75,8 @@ class Example:
         parameter's gradient under its own name (002's ``delta5`` is ``grad_w5``).
       stated: the names of the data the document states (inputs, targets, the rate),
         besides the parameters: values taken as they are, never rounded.
-      reading: where this reading differs from READING.md, and why.
+      reading: the finer points of this reading (the section of the document module's
+        docstring after :data:`READING_HEADING`; docs/reading.md has the whole reading).
     """
 
     name: str
@@ -142,7 +143,8 @@ class FormulaExample:
       formulas: name -> function mirroring the document's expression.
       entries: the :class:`Formula` records, in document order (expression text, the
         autodiff reference and the sampler for each).
-      reading: where this reading differs from READING.md, and why.
+      reading: the finer points of this reading (the section of the document module's
+        docstring after :data:`READING_HEADING`; docs/reading.md has the whole reading).
     """
 
     name: str
@@ -159,7 +161,7 @@ class FormulaExample:
         return {f.name: f.fn for f in self.entries}
 
 
-READING_HEADING = "Where this reading differs from READING.md:"
+READING_HEADING = "Finer points of this reading (all of it: docs/reading.md):"
 
 
 def reading_section(docstring: str | None) -> str:

@@ -5,7 +5,9 @@ document prints beside the exact replay under both conventions, whether it agree
 how: exactly, or through the rounding the writer carried), and the errata with their
 evidence. ``001`` and ``004`` print each formula with its check against ``jax.grad``.
 Colour (rich) only when stdout is a terminal; ``--json`` for machines; ``--plot`` draws
-the network; ``--lang zh`` adds the Chinese headings.
+the network; ``--lang zh`` adds Chinese beside the English: the documents' headings, the
+table's column names, the footnotes' and the summary's fixed words (the explanations
+themselves stay in English).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import unicodedata
 
 _CONVENTIONS = ("doc", "notes", "standard")
 
@@ -29,7 +32,9 @@ def add_arguments(parser):
                         help="also draw the example (network, values, weights, gradients, "
                              "errata) to FILE.png")
     parser.add_argument("--lang", choices=("en", "zh"), default="en",
-                        help="zh: show the documents' Chinese headings beside the English")
+                        help="zh: Chinese beside the English for the documents' headings, "
+                             "the column names and the footnotes' fixed words (the "
+                             "footnotes' explanations stay in English)")
 
 
 # ------------------------------------------------------------------------ plain data
@@ -99,6 +104,33 @@ def _heading(en, zh, lang):
     return f"{en} / {zh}" if lang == "zh" and zh else en
 
 
+# --lang zh: the table's column names and the fixed words of footnotes and summaries.
+_COLUMNS_ZH = {"name": "名称", "printed": "文档值", "notes": "笔记顺序", "standard": "标准反传",
+               "agrees": "是否一致", "see": "脚注"}
+_KIND_ZH = {"erratum": "勘误", "operand": "运算数笔误", "label": "名称笔误",
+            "formula": "公式错误", "note": "说明"}
+_WORDS_ZH = (("; it should be ", "; 应为 it should be "), ("Evidence: ", "依据 Evidence: "),
+             ("(right value ", "(正确值 right value "), ("(right: ", "(正确 right: "))
+
+
+def _width(text):
+    """Columns ``text`` takes in a terminal (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text, width, right=False):
+    space = " " * max(0, width - _width(text))
+    return space + text if right else text + space
+
+
+def _zh_words(text, lang):
+    if lang != "zh":
+        return text
+    for en, both in _WORDS_ZH:
+        text = text.replace(en, both)
+    return text
+
+
 def _print_listing(ex_list, out, lang):
     out.line("The five documents (jaxbp notes NNN for one of them):", "bold")
     for ex in ex_list:
@@ -143,7 +175,7 @@ def _notes_for(r):
     return items
 
 
-def _rich_section(out, heading, cells_list):
+def _rich_section(out, heading, cells_list, lang="en"):
     """One section as a rich table: fixed column widths, so sections line up."""
     from rich import box
     from rich.markup import escape
@@ -155,7 +187,8 @@ def _rich_section(out, heading, cells_list):
     for col, just, width in (("name", "left", 18), ("printed", "right", 8),
                              ("notes", "right", 10), ("standard", "right", 10),
                              ("agrees", "left", 8), ("see", "left", 8)):
-        table.add_column(col, justify=just, min_width=width, no_wrap=col != "see")
+        title = f"{col}\n{_COLUMNS_ZH[col]}" if lang == "zh" else col
+        table.add_column(title, justify=just, min_width=width, no_wrap=col != "see")
     for r, cells in cells_list:
         style = "green" if r.agrees else ("yellow" if r.erratum is not None else "red")
         row = [escape(c) for c in cells]
@@ -175,12 +208,21 @@ def _print_worked(ex, rows, notes_operands, out, lang, judged):
              "the line's own arithmetic on the document's rounded operands does; "
              "see: [n] footnotes (err: wrong printed value, op: a wrong operand on the "
              "line, lbl: a wrong name, fml: a wrong formula)")
+    if lang == "zh":
+        out.line("     是否一致：exact = float64 精确重算按印出的位数舍入后相同；carried = 用文档"
+                 "自己舍入后的运算数重算这一行得到印出的数；ERRATUM = 勘误；脚注 [n]（err 勘误，"
+                 "op 运算数笔误，lbl 名称笔误，fml 公式错误）")
     footnotes = []
     header = (f"{'name':<18s} {'printed':>9s} {'notes':>12s} {'standard':>12s}  "
               f"{'agrees':<8s} see")
     if not out.rich:
         out.line()
         out.line(header)
+        if lang == "zh":
+            z = _COLUMNS_ZH
+            out.line(f"{_pad(z['name'], 18)} {_pad(z['printed'], 9, True)} "
+                     f"{_pad(z['notes'], 12, True)} {_pad(z['standard'], 12, True)}  "
+                     f"{_pad(z['agrees'], 8)} {z['see']}")
     sections = []  # (heading, [cells...]) in document order
     for r in rows:
         heading = _heading(r.section, r.section_zh, lang)
@@ -196,7 +238,7 @@ def _print_worked(ex, rows, notes_operands, out, lang, judged):
                                     " ".join(refs)]))
     for heading, cells_list in sections:
         if out.rich:
-            _rich_section(out, heading, cells_list)
+            _rich_section(out, heading, cells_list, lang)
             continue
         out.line(f"-- {heading} --")
         for _, cells in cells_list:
@@ -214,7 +256,8 @@ def _print_worked(ex, rows, notes_operands, out, lang, judged):
     out.line()
     for i, (kind, label, text) in enumerate(footnotes, 1):
         style = None if kind == "note" else "yellow"
-        out.line(f"[{i}] {label}: {text}", style)
+        kind_zh = f"{_KIND_ZH.get(kind, kind)} " if lang == "zh" else ""
+        out.line(f"[{i}] {kind_zh}{label}: {_zh_words(text, lang)}", style)
     s = _summary(rows)
     out.line()
     other = ("unexplained" if judged == "doc" else
@@ -223,11 +266,30 @@ def _print_worked(ex, rows, notes_operands, out, lang, judged):
              f"{s['carried']} through the carried rounding), {s['errata']} errata, "
              f"{s['unexplained']} {other}; {s['line_slips']} other slips on the lines.",
              "bold")
+    if lang == "zh":
+        out.line(f"共 {s['numbers']} 个印出的数字：{s['agree']} 个一致（{s['exact']} 个精确一致，"
+                 f"{s['carried']} 个按文档的舍入一致），{s['errata']} 处勘误，"
+                 f"{s['unexplained']} 个无法解释；另有 {s['line_slips']} 处行内笔误。", "bold")
     if ex.reading:
         out.line()
-        out.line("Where this reading differs from READING.md:", "bold")
+        out.line(_reading_heading(lang), "bold")
         for para in ex.reading.replace("``", "").split("\n* "):
             out.line("  * " + " ".join(para.lstrip("* ").split()))
+
+
+def _reading_heading(lang):
+    """Where the whole reading is: docs/reading.md, in the checkout or the package."""
+    from jaxbp import _resources
+
+    path = _resources.reading_path()
+    try:
+        shown = os.path.relpath(path)
+        if shown.startswith(".."):
+            shown = str(path)
+    except ValueError:  # another drive
+        shown = str(path)
+    return _heading(f"Finer points of this reading (all of it: {shown})",
+                    f"本解读的细节（完整解读：{shown}）", lang) + ":"
 
 
 def _print_formulas(ex, results, out, lang):
@@ -242,12 +304,15 @@ def _print_formulas(ex, results, out, lang):
                  "green" if r.passed else "red")
         out.line(f"        {f.expression}")
         if f.note:
-            out.line(f"        note: {f.note}")
+            out.line(f"        {'note / 注' if lang == 'zh' else 'note'}: {f.note}")
     out.line()
     passed = sum(r.passed for r in results)
-    out.line(f"{passed} of {len(results)} formulas agree with jax.grad.", "bold")
+    out.line(f"{passed} of {len(results)} formulas agree with jax.grad."
+             + (f" / {len(results)} 个公式中有 {passed} 个与 jax.grad 一致。"
+                if lang == "zh" else ""), "bold")
     if ex.reading:
-        out.line(f"Where this reading differs from READING.md: {ex.reading}.")
+        out.line(_reading_heading(lang), "bold")
+        out.line(f"  {ex.reading}.")
 
 
 # ------------------------------------------------------------------------ entry point
@@ -264,9 +329,32 @@ def run(args) -> int:
         return 0
 
 
+def _plot_problem(args):
+    """Why ``--plot`` cannot be drawn, checked before anything is printed; or None."""
+    from jaxbp import _extras
+
+    if args.document is None:
+        return "--plot needs a document, e.g. jaxbp notes 000 --plot net.png"
+    folder = os.path.dirname(os.path.abspath(args.plot))
+    if os.path.isdir(args.plot):
+        return f"--plot: {args.plot!r} is a folder; give a file name, e.g. net.png"
+    if not os.path.isdir(folder):
+        return f"--plot: the folder of {args.plot!r} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"--plot: cannot write to the folder of {args.plot!r}"
+    if not _extras.available("matplotlib"):
+        return "--plot: " + _extras.message(["matplotlib"], "or leave out --plot")
+    return None
+
+
 def _run(args) -> int:
     from jaxbp import notes
 
+    if args.plot:
+        problem = _plot_problem(args)
+        if problem:
+            print(f"jaxbp notes: {problem}", file=sys.stderr)
+            return 2
     out = _Out(sys.stdout)
     if args.document is None:
         docs = notes.documents()
@@ -276,10 +364,6 @@ def _run(args) -> int:
                                "kind": d.kind} for d in docs], ensure_ascii=False, indent=1))
         else:
             _print_listing(docs, out, args.lang)
-        if args.plot:
-            print("jaxbp notes: --plot needs a document, e.g. jaxbp notes 000 --plot "
-                  "net.png", file=sys.stderr)
-            return 2
         return 0
     try:
         ex = notes.load(args.document)
@@ -324,7 +408,7 @@ def _run(args) -> int:
         convention = None if args.convention == "doc" else args.convention
         try:
             path = plot(ex, args.plot, convention=convention, lang=args.lang)
-        except ValueError as e:
+        except (ValueError, OSError) as e:
             print(f"jaxbp notes: {e}", file=sys.stderr)
             return 2
         print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)

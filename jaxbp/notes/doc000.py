@@ -16,19 +16,19 @@ per quantity (``in_hh1``, ``out_hh2``, ...) and keep the document's label in
 (2 -> 3, ``w7..w12``, ``b3..b5``) and ``o`` (3 -> 2, ``w13..w18``, ``b6, b7``); an
 updated parameter is ``w13_new``; a parameter's gradient (as applied) is ``grad_w13``.
 
-Where this reading differs from READING.md:
+Finer points of this reading (all of it: docs/reading.md):
 
-* READING says both conventions round to the same printed figures in 000. They do under
-  the document's carried arithmetic, but not exactly: the exact notes-convention values
-  of ``w9_new`` and ``w11_new`` round to 0.740 and 0.089 (printed 0.739 and 0.088: only
-  the carried one-figure ``coef_hh2 = 0.009``, ``coef_hh3 = 0.003`` give them), and the
-  exact standard value of ``w12_new`` rounds to 0.808 (printed 0.809, the notes value).
+* Both conventions print the same figures in 000 under the document's carried
+  arithmetic, but not exactly: the exact notes-convention values of ``w9_new`` and
+  ``w11_new`` round to 0.740 and 0.089 (printed 0.739 and 0.088: only the carried
+  one-figure ``coef_hh2 = 0.009``, ``coef_hh3 = 0.003`` give them), and the exact
+  standard value of ``w12_new`` rounds to 0.808 (printed 0.809, the notes value).
 * ``out_o1``: the exact value 0.926505 rounds to 0.927; the printed 0.926 comes from
   the carried ``in_o1 = 2.534`` (sigmoid(2.534) = 0.926491). Likewise ``in_o2``: exact
   2.42368 rounds to 2.424; the printed 2.423 is the sum of the carried operands.
-* ``LOSS``: READING gives E = 0.42254 and the printed 0.422 side by side; 0.42254 rounds
-  to 0.423. The printed 0.422 is right only as the carried arithmetic (0.926, 0.919 give
-  0.42205): the first number in the document already needs the carried-rounding model.
+* ``LOSS``: the exact E = 0.42254 rounds to 0.423, not to the printed 0.422, which is
+  right only as the carried arithmetic (0.926, 0.919 give 0.42205): the first number
+  in the document already needs the carried-rounding model.
 * The ``in_h2`` line's slips are two numbers (``b2 = 0.378`` and the result 0.6719) and
   the ``out_h2`` line then writes 0.6719 as its operand; its result 0.655 is
   sigmoid(0.6419), the right value.

@@ -17,11 +17,11 @@ printed 0.01 is a faithful evaluation of the wrong formula; the right value is -
 ``delta2`` and ``delta4`` round to the right 0.01 by luck. Records keep the right formula
 in ``expr`` and the document's in ``doc_expr``.
 
-Where this reading differs from READING.md:
+Finer points of this reading (all of it: docs/reading.md):
 
-* READING quotes the wrong formula's values as 0.0146, 0.0088, 0.0130, 0.0078: those are
-  the wrong formula evaluated on exact values. On the operands the lines write, it gives
-  0.0136, 0.0081, 0.0125, 0.0075 (all 0.01 at two decimals either way).
+* The wrong formula gives 0.0146, 0.0088, 0.0130, 0.0078 on exact values, and 0.0136,
+  0.0081, 0.0125, 0.0075 on the operands the lines write: 0.01 at two decimals either
+  way.
 """
 
 from __future__ import annotations

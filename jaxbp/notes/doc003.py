@@ -36,20 +36,20 @@ old values under ``α`` (``\\underset{0.3}{\\cancel{\\alpha}}`` in the ``k21`` l
 numeric halves' ``\\underset{0.5}`` (the rate) are transcribed as ``alpha``. The
 padding zeros and the bias input ``1`` are structural constants.
 
-Where this reading differs from READING.md:
+Finer points of this reading (all of it: docs/reading.md):
 
-* ``w2_M_new``: READING lists the new output weights (0.189, 0.258, -0.189, -0.258) as
-  right; exactly, the second and fourth are 0.25750 and -0.25750, 0.257 and -0.257 to
-  three decimals. The printed 0.258 is the carried arithmetic (0.2 + 0.5 * 0.294 *
-  0.392 = 0.25762), and so is the erratum ``w4_M_new``'s corrected value, -0.258.
-* Slips READING does not list, all harmless: ``K13``'s line writes ``0.0001 · 1`` where
+* ``w2_M_new``: the new output weights print as (0.189, 0.258, -0.189, -0.258 once
+  corrected); exactly, the second and fourth are 0.25750 and -0.25750, 0.257 and
+  -0.257 to three decimals. The printed 0.258 is the carried arithmetic (0.2 + 0.5 *
+  0.294 * 0.392 = 0.25762), and so is the erratum ``w4_M_new``'s corrected value.
+* Slips easy to miss, all harmless: ``K13``'s line writes ``0.0001 · 1`` where
   ``i1 = 0.1`` belongs; the conv ``b1`` line's symbolic half writes ``coef_C4`` for
   ``coef_C2``; the symbolic halves of ``coef_f1`` and ``coef_p2`` write ``w2`` for
   ``w3`` and ``w1`` for ``w2``; and the kernel lines annotate the old kernel values
   under ``α`` (not transcribed, see above).
-* READING counts the FC update lines' ``out_f`` for ``P`` as one slip; here it is an
-  operand slip on each of the four lines (0.608 for 0.629, 0.392 for 0.385), so that
-  every written number is accounted for.
+* The FC update lines' ``out_f`` for ``P`` is an operand slip on each of the four
+  lines (0.608 for 0.629, 0.392 for 0.385), so that every written number is accounted
+  for.
 """
 
 from __future__ import annotations
@@ -137,11 +137,16 @@ def values(t) -> dict:
 
 
 def graph():
-    """The padded signal, the four conv outputs, pool, dense and output units."""
-    nodes = [("s0", 0, 0.5, None, None), ("i1", 0, 1.5, "i1", None),
-             ("s2", 0, 2.5, None, None),
-             ("C2", 1, 0, "out_c2", "b1_C"), ("C1", 1, 1, "out_c1", "b1_C"),
-             ("C4", 1, 2, "out_c4", "b2_C"), ("C3", 1, 3, "out_c3", "b2_C"),
+    """The padded signal, the four conv outputs, pool, dense and output units.
+
+    The conv units stand in the document's order, C1..C4 from the top; their edges
+    show which tap meets which input (C1 is position 1 of the first kernel, see the
+    module's docstring). The signal (s0, i1, s2) is drawn from the bottom up, which
+    keeps those edges from crossing more than they must (s0 and s2 are both 0)."""
+    nodes = [("s2", 0, 0.5, None, None), ("i1", 0, 1.5, "i1", None),
+             ("s0", 0, 2.5, None, None),
+             ("C1", 1, 0, "out_c1", "b1_C"), ("C2", 1, 1, "out_c2", "b1_C"),
+             ("C3", 1, 2, "out_c3", "b2_C"), ("C4", 1, 3, "out_c4", "b2_C"),
              ("P1", 2, 0.5, "out_p1", None), ("P2", 2, 2.5, "out_p2", None),
              ("f1", 3, 1, "out_f1", "b1_f"), ("f2", 3, 2, "out_f2", "b2_f"),
              ("out1", 4, 1, "out_1", "b1_M"), ("out2", 4, 2, "out_2", "b2_M")]
