@@ -2,37 +2,58 @@
 
 Layers are immutable bundles of pure functions (``init``, ``forward``, ``backward``)
 over explicit parameter pytrees; every backward is written by hand and checked against
-``jax.vjp``. See DESIGN in the project's README for the contract.
+``jax.vjp``. See the README for the contract.
+
+Public names load on first use (PEP 562), so that ``import jaxbp`` and ``jaxbp --help``
+do not pay for importing JAX until something needs it.
 """
 
-from jaxbp._apply import apply, bind, init_state
-from jaxbp._core import Layer, Loss
-from jaxbp.check import GradientReport, check_gradients
-from jaxbp.grad import differentiable, value_and_grad
-from jaxbp.layers import (avg_pool1d, avg_pool2d, batch_norm, conv1d, conv2d, dense,
-                          dropout, embedding, flatten, gelu, global_avg_pool, layer_norm,
-                          leaky_relu, max_pool1d, max_pool2d, relu, sigmoid, softmax, tanh)
-from jaxbp.losses import (binary_cross_entropy, half_mse, sigmoid_binary_cross_entropy,
-                          softmax_cross_entropy)
-from jaxbp.network import residual, serial
-from jaxbp.summary import summary
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "GradientReport", "Layer", "Loss", "apply", "binary_cross_entropy", "bind",
-    "check_gradients", "init_state", "residual",
-    "conv1d", "conv2d", "dense", "differentiable", "flatten", "half_mse", "max_pool1d",
-    "max_pool2d", "relu", "serial", "sigmoid", "sigmoid_binary_cross_entropy", "softmax",
-    "softmax_cross_entropy", "summary", "tanh", "value_and_grad",
-    "avg_pool1d", "avg_pool2d", "batch_norm", "dropout", "embedding", "gelu",
-    "global_avg_pool", "layer_norm", "leaky_relu",
-]
+# public name -> the module that defines it
+_EXPORTS = {
+    "Layer": "jaxbp._core", "Loss": "jaxbp._core",
+    "apply": "jaxbp._apply", "bind": "jaxbp._apply", "init_state": "jaxbp._apply",
+    "GradientReport": "jaxbp.check", "check_gradients": "jaxbp.check",
+    "differentiable": "jaxbp.grad", "value_and_grad": "jaxbp.grad",
+    "residual": "jaxbp.network", "serial": "jaxbp.network",
+    "summary": "jaxbp._summary",
+    "binary_cross_entropy": "jaxbp.losses", "half_mse": "jaxbp.losses",
+    "sigmoid_binary_cross_entropy": "jaxbp.losses", "softmax_cross_entropy": "jaxbp.losses",
+    # layers
+    "dense": "jaxbp.layers.dense",
+    "gelu": "jaxbp.layers.activations", "leaky_relu": "jaxbp.layers.activations",
+    "relu": "jaxbp.layers.activations", "sigmoid": "jaxbp.layers.activations",
+    "softmax": "jaxbp.layers.activations", "tanh": "jaxbp.layers.activations",
+    "conv1d": "jaxbp.layers.conv", "conv2d": "jaxbp.layers.conv",
+    "avg_pool1d": "jaxbp.layers.pool", "avg_pool2d": "jaxbp.layers.pool",
+    "global_avg_pool": "jaxbp.layers.pool", "max_pool1d": "jaxbp.layers.pool",
+    "max_pool2d": "jaxbp.layers.pool",
+    "flatten": "jaxbp.layers.reshape",
+    "dropout": "jaxbp.layers.dropout", "embedding": "jaxbp.layers.embedding",
+    "batch_norm": "jaxbp.layers.norm", "layer_norm": "jaxbp.layers.norm",
+    "causal_self_attention": "jaxbp.layers.attention",
+    "lstm": "jaxbp.layers.recurrent", "rnn": "jaxbp.layers.recurrent",
+    "position_embedding": "jaxbp.layers.position",
+    "transformer_block": "jaxbp.models",
+}
+# submodules reachable as attributes: jaxbp.notes, jaxbp.train, ...
+_SUBMODULES = ("check", "grad", "layers", "losses", "models", "network", "notes", "train")
+
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):
-    # Submodules with heavier imports load on first use: jaxbp.notes, jaxbp.train.
-    if name in ("notes", "train"):
-        import importlib
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if name in _SUBMODULES:
         return importlib.import_module(f"jaxbp.{name}")
     raise AttributeError(f"module 'jaxbp' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
