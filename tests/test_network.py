@@ -223,6 +223,7 @@ def test_summary_prints_shapes_and_parameter_counts(capsys):
 def test_summary_of_one_layer_and_of_a_wrong_shape():
     text = jaxbp.summary(jaxbp.dense(4), (3,), print_fn=None)
     assert "dense(4)" in text and text.endswith("total: 16 parameters (64 B)")
-    with pytest.raises(ValueError, match=re.escape("dense(4): input_shape must have 1 "
-                                                   "entries")):
-        jaxbp.summary(jaxbp.serial(jaxbp.dense(4)), (3, 3), print_fn=None)
+    # dense takes any rank >= 1 (the last axis); conv2d needs (height, width, channels).
+    with pytest.raises(ValueError, match=re.escape("input_shape must have 3 entries")):
+        jaxbp.summary(jaxbp.serial(jaxbp.dense(4), jaxbp.conv2d(2, 3)), (3, 3),
+                      print_fn=None)
