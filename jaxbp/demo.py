@@ -203,7 +203,7 @@ def _run_classifier(args) -> int:
     print(f"jaxbp demo {args.which}: {net.name}")
     print(f"  data: {ds.name}, {len(ds.x_train)} training and {len(ds.x_test)} held-out "
           f"examples of shape {ds.input_shape}, {ds.classes} classes")
-    for note in getattr(ds, "notes", ()):
+    for note in ds.notes:
         print(f"  note: {note}")
     print(f"  training: Adam lr {lr:g} (cosine decay), batch {batch_size}, {epochs} epochs, "
           f"{jax.device_count()} {jax.devices()[0].platform} device(s)"

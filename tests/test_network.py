@@ -163,15 +163,24 @@ def test_serial_wrong_number_of_params(bad):
 
 # ------------------------------------------------------ names, repr and summary
 
-REBUILT = [
-    jaxbp.dense(3), jaxbp.dense(3, bias=False), jaxbp.dense(2, dtype=jnp.bfloat16),
-    jaxbp.conv2d(8, 3, padding="same"), jaxbp.conv2d(8, (2, 3), stride=(1, 2),
-                                                     padding=((1, 0), (0, 1))),
-    jaxbp.conv2d(4, 3, padding=1, bias=False), jaxbp.conv1d(4, 5, stride=2, padding=(1, 2)),
-    jaxbp.max_pool2d(2), jaxbp.max_pool2d((2, 3), stride=1), jaxbp.max_pool1d(3, 2),
-    jaxbp.relu(), jaxbp.sigmoid(), jaxbp.tanh(), jaxbp.softmax(), jaxbp.flatten(),
-    jaxbp.serial(jaxbp.conv1d(2, 3), jaxbp.relu(), jaxbp.serial(jaxbp.flatten(),
-                                                                jaxbp.dense(1))),
+REBUILT = [  # (layer, the name that rebuilds it)
+    (jaxbp.dense(3), "dense(3)"), (jaxbp.dense(3, bias=False), "dense(3, bias=False)"),
+    (jaxbp.dense(2, dtype=jnp.bfloat16), "dense(2, dtype='bfloat16')"),
+    (jaxbp.conv2d(8, 3, padding="same"), "conv2d(8, 3, stride=1, padding='SAME')"),
+    (jaxbp.conv2d(8, (2, 3), stride=(1, 2), padding=((1, 0), (0, 1))),
+     "conv2d(8, (2, 3), stride=(1, 2), padding=((1, 0), (0, 1)))"),
+    (jaxbp.conv2d(4, 3, padding=1, bias=False),
+     "conv2d(4, 3, stride=1, padding=1, bias=False)"),
+    (jaxbp.conv1d(4, 5, stride=2, padding=(1, 2)), "conv1d(4, 5, stride=2, padding=(1, 2))"),
+    (jaxbp.max_pool2d(2), "max_pool2d(2)"),
+    (jaxbp.max_pool2d((2, 3), stride=1), "max_pool2d((2, 3), stride=1)"),
+    (jaxbp.max_pool1d(3, 2), "max_pool1d(3, stride=2)"),
+    (jaxbp.relu(), "relu()"), (jaxbp.sigmoid(), "sigmoid()"), (jaxbp.tanh(), "tanh()"),
+    (jaxbp.softmax(), "softmax()"), (jaxbp.flatten(), "flatten()"),
+    (jaxbp.serial(jaxbp.conv1d(2, 3), jaxbp.relu(),
+                  jaxbp.serial(jaxbp.flatten(), jaxbp.dense(1))),
+     "serial(conv1d(2, 3, stride=1, padding='VALID'), relu(), serial(flatten(), "
+     "dense(1)))"),
 ]
 
 
@@ -181,10 +190,11 @@ def _qualify(name):
                   r"tanh|softmax|flatten)\(", r"jaxbp.\1(", name)
 
 
-@pytest.mark.parametrize("layer", REBUILT, ids=lambda layer: layer.name)
-def test_every_name_rebuilds_its_layer(layer):
-    rebuilt = eval(_qualify(layer.name), {"jaxbp": jaxbp})
-    assert isinstance(rebuilt, jaxbp.Layer) and rebuilt.name == layer.name
+@pytest.mark.parametrize("layer, name", REBUILT, ids=[name for _, name in REBUILT])
+def test_every_name_rebuilds_its_layer(layer, name):
+    assert layer.name == name
+    rebuilt = eval(_qualify(name), {"jaxbp": jaxbp})
+    assert isinstance(rebuilt, jaxbp.Layer) and rebuilt.name == name
 
 
 def test_the_name_in_errors_has_stride_and_padding():
