@@ -9,6 +9,10 @@ Workloads:
   against a matmul peak measured in the same run;
 * **W4**: CNN on 28x28x1, batch 64: conv 3x3x8 SAME, relu, max-pool 2, conv 3x3x16
   SAME, relu, max-pool 2, dense 10.
+* **W7**: residual CNN on 28x28x1, batch 64, in training mode (batch statistics, a
+  fresh dropout mask every step): conv 3x3x8, batch norm, relu, a residual block (conv,
+  batch norm, relu, conv, batch norm), relu, max-pool 2, the same at 16 channels,
+  global average pool, dropout 0.2, dense 10; convolutions before a norm without bias.
 
 For each workload and each gradient (``manual``: the layers' backward passes;
 ``autodiff``: ``jax.grad`` of the same forward) it times the per-step loop (one
@@ -39,12 +43,13 @@ import sys
 import time
 from typing import Any, Callable
 
-WORKLOADS = ("W1", "W2", "W3", "W4")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W7")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
-                        help="comma-separated subset of W1,W2,W3,W4 (default: all)")
+                        help="comma-separated subset of " + ",".join(WORKLOADS)
+                             + " (default: all)")
     parser.add_argument("--quick", action="store_true",
                         help="few, short repetitions (a smoke test, not a measurement)")
     parser.add_argument("--repeats", type=int, default=None,
@@ -140,6 +145,14 @@ def build_workloads(names) -> list[Workload]:
                 "W4", "CNN 28x28x1 conv8-pool-conv16-pool-dense10, batch 64", net,
                 jaxbp.softmax_cross_entropy(), (28, 28, 1), 64, optax.sgd(0.01), params,
                 _classification_batches((28, 28, 1), 64), _cnn_flops(64), _torch_w4))
+        elif name == "W7":
+            net = _resnet_w7()
+            params, _ = net.init(key, (28, 28, 1))
+            out.append(Workload(
+                "W7", "residual CNN 28x28x1 conv8-res8-pool-conv16-res16, batch norm, "
+                "dropout, batch 64", net, jaxbp.softmax_cross_entropy(), (28, 28, 1), 64,
+                optax.sgd(0.01), params, _classification_batches((28, 28, 1), 64),
+                _resnet_flops(64), _torch_w7))
         else:
             raise ValueError(f"--workloads: unknown workload {name!r}, expected some of "
                              f"{', '.join(WORKLOADS)}")
@@ -150,6 +163,31 @@ def _mlp_flops(sizes, batch):
     """Forward, weight gradients, and input gradients of every layer but the first."""
     mm = [2 * batch * a * b for a, b in zip(sizes[:-1], sizes[1:])]
     return float(3 * sum(mm) - mm[0])
+
+
+def _resnet_w7():
+    import jaxbp
+
+    def conv(features):
+        return jaxbp.conv2d(features, 3, padding="SAME", bias=False)
+
+    def block(features):
+        return jaxbp.residual(conv(features), jaxbp.batch_norm(), jaxbp.relu(),
+                              conv(features), jaxbp.batch_norm())
+
+    return jaxbp.serial(conv(8), jaxbp.batch_norm(), jaxbp.relu(), block(8), jaxbp.relu(),
+                        jaxbp.max_pool2d(2), conv(16), jaxbp.batch_norm(), jaxbp.relu(),
+                        block(16), jaxbp.relu(), jaxbp.global_avg_pool(),
+                        jaxbp.dropout(0.2), jaxbp.dense(10))
+
+
+def _resnet_flops(batch):
+    """W7's convolutions and dense layer: forward, kernel and input gradients (none for
+    the first convolution's input)."""
+    first = 2 * batch * 28 * 28 * 9 * 1 * 8
+    rest = 2 * batch * (2 * 28 * 28 * 9 * 8 * 8 + 14 * 14 * 9 * 8 * 16
+                        + 2 * 14 * 14 * 9 * 16 * 16) + 2 * batch * 16 * 10
+    return float(3 * (first + rest) - first)
 
 
 def _cnn_flops(batch):
@@ -179,6 +217,14 @@ class _Runner:
         self.fused, self.steps = fused, steps
         self.params = jax.tree.map(jnp.array, w.params)
         self.state = w.optimizer.init(self.params)
+        # Dropout and batch norm (W7): the steps thread the network's state and take a
+        # fresh key each (split beforehand, outside the timed calls).
+        self.stateful = w.net.apply is not None
+        if self.stateful:
+            from jaxbp import init_state
+
+            self.net_state = init_state(w.net, self.params)
+            self.step_keys = list(jax.random.split(jax.random.key(1), 1024))
         if not fused:
             # As fit(fused=False) runs it: the minibatches of make_epoch's shuffling,
             # rows gathered on the host and sent with each call.
@@ -190,12 +236,14 @@ class _Runner:
         t0 = time.perf_counter()
         if fused:
             self.fn = train.make_epoch(w.net, w.loss, w.optimizer, grads,
-                                       batch_size=w.batch, steps=steps)
+                                       batch_size=w.batch, steps=steps,
+                                       with_state=self.stateful)
             self.x = jnp.asarray(data[0].reshape(-1, *data[0].shape[2:]))
             self.y = jnp.asarray(data[1].reshape(-1, *data[1].shape[2:]))
             self.key = jax.random.key(0)
         else:
-            self.fn = train.make_step(w.net, w.loss, w.optimizer, grads)
+            self.fn = train.make_step(w.net, w.loss, w.optimizer, grads,
+                                      with_state=self.stateful)
         self._call(1)
         first = time.perf_counter() - t0
         # The first call traces, compiles and runs once; a second call only runs.
@@ -206,16 +254,25 @@ class _Runner:
 
         if self.fused:
             self.key, sub = jax.random.split(self.key)
-            self.params, self.state, losses = self.fn(self.params, self.state, sub,
-                                                      self.x, self.y)
+            if self.stateful:
+                self.params, self.net_state, self.state, losses = self.fn(
+                    self.params, self.net_state, self.state, sub, self.x, self.y)
+            else:
+                self.params, self.state, losses = self.fn(self.params, self.state, sub,
+                                                          self.x, self.y)
             jax.block_until_ready(losses)
             return self.steps
         value = None
         for _ in range(n):
             idx = self.order[self.i % len(self.order)]
             self.i += 1
-            self.params, self.state, value = self.fn(self.params, self.state, self.x[idx],
-                                                     self.y[idx])
+            if self.stateful:
+                self.params, self.net_state, self.state, value = self.fn(
+                    self.params, self.net_state, self.state, self.x[idx], self.y[idx],
+                    self.step_keys[self.i % len(self.step_keys)])
+            else:
+                self.params, self.state, value = self.fn(self.params, self.state,
+                                                         self.x[idx], self.y[idx])
         jax.block_until_ready(value)
         return n
 
@@ -353,6 +410,29 @@ def _torch_w4(torch, channels_last):
     model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
+    return model, nn.CrossEntropyLoss(), 0.01
+
+
+def _torch_w7(torch, channels_last):
+    del channels_last
+    nn = torch.nn
+
+    class Residual(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.branch = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False),
+                                        nn.BatchNorm2d(c, momentum=0.1), nn.ReLU(),
+                                        nn.Conv2d(c, c, 3, padding=1, bias=False),
+                                        nn.BatchNorm2d(c, momentum=0.1))
+
+        def forward(self, x):
+            return x + self.branch(x)
+
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
+                          nn.ReLU(), Residual(8), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
+                          nn.ReLU(), Residual(16), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Dropout(0.2), nn.Linear(16, 10))
     return model, nn.CrossEntropyLoss(), 0.01
 
 
@@ -545,7 +625,7 @@ def run(args) -> int:
         r = bench_workload(w, repeats, seconds)
         if use_torch and w.torch_model is not None:
             r["torch"] = bench_torch(w, repeats, seconds)
-            if w.name == "W4":
+            if w.name in ("W4", "W7"):
                 r["torch_channels_last"] = bench_torch(w, repeats, seconds,
                                                        channels_last=True)
         if w.name == "W3":

@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-DEMOS = ("cnn", "mlp", "doc000")
+DEMOS = ("cnn", "mlp", "doc000", "resnet")
 DEFAULT_OUT = "jaxbp-demo-out"
 DEFAULT_EPOCHS = {"cnn": 40, "mlp": 60, "doc000": 3000}
 TARGET_ACCURACY = 0.98  # the CNN demo's goal on the digits
@@ -68,6 +68,10 @@ def run(args) -> int:
         _check_extras(args)
         if args.which == "doc000":
             return _run_doc000(args)
+        if args.which == "resnet":
+            from jaxbp.demo_resnet import run_resnet
+
+            return run_resnet(args)
         return _run_classifier(args)
     except DemoError as e:
         print(f"jaxbp demo: {e}", file=sys.stderr)
