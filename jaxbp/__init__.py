@@ -11,6 +11,7 @@ from jaxbp.check import GradientReport, check_gradients
 from jaxbp.grad import differentiable, value_and_grad
 from jaxbp.layers import (conv1d, conv2d, dense, flatten, max_pool1d, max_pool2d, relu,
                           sigmoid, softmax, tanh)
+from jaxbp.layers import causal_self_attention, lstm, position_embedding, rnn
 from jaxbp.losses import (binary_cross_entropy, half_mse, sigmoid_binary_cross_entropy,
                           softmax_cross_entropy)
 from jaxbp.network import residual, serial
@@ -23,6 +24,7 @@ __all__ = [
     "conv1d", "conv2d", "dense", "differentiable", "flatten", "half_mse", "max_pool1d",
     "max_pool2d", "relu", "serial", "sigmoid", "sigmoid_binary_cross_entropy", "softmax",
     "softmax_cross_entropy", "tanh", "value_and_grad",
+    "causal_self_attention", "lstm", "position_embedding", "rnn",
 ]
 
 
