@@ -285,3 +285,51 @@ def test_position_embedding_adds_the_first_rows(x64):
         layer.forward(params, jnp.zeros((2, 7, 3)))
     with pytest.raises(ValueError, match="max_len = 6"):
         layer.init(jax.random.key(0), (7, 3))
+
+
+# ------------------------------------------------------------------ transformer, GPT
+
+
+@pytest.mark.parametrize("heads, shape, batch, eager", [
+    (1, (1, 2), 1, False),   # time 1, batch 1
+    (2, (3, 4), 2, True),
+])
+def test_transformer_block_matches_autodiff(heads, shape, batch, eager):
+    assert_layer_matches_autodiff(jaxbp.transformer_block(heads, mlp_ratio=2), shape,
+                                  batch=batch, eager=eager)
+
+
+def test_transformer_block_is_made_of_the_library_layers():
+    block = jaxbp.transformer_block(2, mlp_ratio=3)
+    params, out = block.init(jax.random.key(0), (5, 4))
+    assert out == (5, 4)
+    (ln1, attention), (ln2, up, gelu, down) = params
+    assert set(ln1) == set(ln2) == {"scale", "bias"}
+    assert attention["qkv"]["w"].shape == (4, 12) and attention["proj"]["w"].shape == (4, 4)
+    assert up["w"].shape == (4, 12) and down["w"].shape == (12, 4) and gelu == ()
+    with pytest.raises(ValueError, match="divisible by heads = 3"):
+        jaxbp.transformer_block(3).init(jax.random.key(0), (5, 4))
+
+
+@pytest.mark.parametrize("kind", ["gpt", "lstm"])
+def test_language_models_hand_written_gradient_is_jax_grad(x64, kind):
+    """The whole model, ids to next-token loss over every position: the chained
+    hand-written backward passes against jax.grad, float64."""
+    from jaxbp import models
+
+    vocab, time = 7, 5
+    net = (models.gpt(vocab, context=6, features=8, blocks=2, heads=2) if kind == "gpt"
+           else models.lstm_language_model(vocab, features=6, embed=4))
+    loss = jaxbp.softmax_cross_entropy()
+    rng = np.random.default_rng(6)
+    params, out = random_init(net, (time,), rng)
+    assert out == (time, vocab)
+    ids = jnp.asarray(rng.integers(0, vocab, (3, time + 1)), jnp.int32)
+    x, y = ids[:, :-1], ids[:, 1:]
+    value, grads = jax.jit(jaxbp.value_and_grad(net, loss))(params, x, y)
+    ref_value, ref = jax.jit(jax.value_and_grad(
+        lambda p: loss.forward(net.forward(p, x)[0], y)[0]))(params)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    assert jax.tree.structure(grads) == jax.tree.structure(ref)
+    for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(ref)):
+        np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12)

@@ -40,11 +40,11 @@ from jaxbp._core import (Layer, as_dtype, check_array, check_input_shape,
 
 class AttentionResiduals(NamedTuple):
     x: jax.Array  # (B, T, F) the input, for dWqkv
-    q: jax.Array  # (B, T, H, D) queries, already scaled by 1/sqrt(D)
-    k: jax.Array  # (B, T, H, D) keys
-    v: jax.Array  # (B, T, H, D) values
+    q: jax.Array  # (B, H, T, D) queries, already scaled by 1/sqrt(D)
+    k: jax.Array  # (B, H, T, D) keys
+    v: jax.Array  # (B, H, T, D) values
     p: jax.Array  # (B, H, T, T) attention weights, exactly 0 where masked
-    o: jax.Array  # (B, T, F) the heads' outputs side by side, for dWproj
+    o: jax.Array  # (B*T, F) the heads' outputs side by side, for dWproj
 
 
 def causal_mask(time: int) -> jax.Array:
@@ -134,14 +134,15 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
         _check_features(features, f"x of shape {shape_str(x.shape)}")
         d = features // heads
         qkv = (x.reshape(batch * time, features) @ w_qkv + params["qkv"]["b"][None, :])
-        qkv = qkv.reshape(batch, time, 3, heads, d)
-        q = qkv[:, :, 0] * (1.0 / math.sqrt(d))
-        k, v = qkv[:, :, 1], qkv[:, :, 2]
-        scores = jnp.einsum("bthd,bshd->bhts", q, k)
+        # (B*T, 3F) -> (3, B, H, T, D): q, k, v with the heads as a batch axis.
+        qkv = qkv.reshape(batch, time, 3, heads, d).transpose(2, 0, 3, 1, 4)
+        q = qkv[0] * (1.0 / math.sqrt(d))
+        k, v = qkv[1], qkv[2]
+        scores = jnp.einsum("bhtd,bhsd->bhts", q, k)
         p = masked_softmax(scores, causal_mask(time)[None, None])
-        o = jnp.einsum("bhts,bshd->bthd", p, v).reshape(batch, time, features)
-        y = o.reshape(batch * time, features) @ params["proj"]["w"] + \
-            params["proj"]["b"][None, :]
+        o = jnp.einsum("bhts,bhsd->bhtd", p, v)
+        o = o.transpose(0, 2, 1, 3).reshape(batch * time, features)  # heads side by side
+        y = o @ params["proj"]["w"] + params["proj"]["b"][None, :]
         return y.reshape(batch, time, features), AttentionResiduals(x, q, k, v, p, o)
 
     def backward(params, residuals, dy):
@@ -162,14 +163,16 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
         d = features // heads
         rows = batch * time
         dy2 = dy.reshape(rows, features)
-        d_proj = {"w": o.reshape(rows, features).T @ dy2, "b": jnp.sum(dy2, axis=0)}
+        d_proj = {"w": o.T @ dy2, "b": jnp.sum(dy2, axis=0)}
         do = (dy2 @ params["proj"]["w"].T).reshape(batch, time, heads, d)
-        dp = jnp.einsum("bthd,bshd->bhts", do, v)
-        dv = jnp.einsum("bhts,bthd->bshd", p, do)
+        do = do.transpose(0, 2, 1, 3)  # (B, H, T, D)
+        dp = jnp.einsum("bhtd,bhsd->bhts", do, v)
+        dv = jnp.einsum("bhts,bhtd->bhsd", p, do)
         ds = masked_softmax_backward(p, dp)
-        dq = jnp.einsum("bhts,bshd->bthd", ds, k) * (1.0 / math.sqrt(d))
-        dk = jnp.einsum("bhts,bthd->bshd", ds, q)  # q already carries the scale
-        dqkv = jnp.stack([dq, dk, dv], axis=2).reshape(rows, 3 * features)
+        dq = jnp.einsum("bhts,bhsd->bhtd", ds, k) * (1.0 / math.sqrt(d))
+        dk = jnp.einsum("bhts,bhtd->bhsd", ds, q)  # q already carries the scale
+        # (3, B, H, T, D) -> (B*T, 3F): the head split undone, columns [q | k | v].
+        dqkv = jnp.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(rows, 3 * features)
         d_qkv = {"w": x.reshape(rows, features).T @ dqkv, "b": jnp.sum(dqkv, axis=0)}
         dx = (dqkv @ params["qkv"]["w"].T).reshape(batch, time, features)
         return {"qkv": d_qkv, "proj": d_proj}, dx
