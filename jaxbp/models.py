@@ -21,16 +21,9 @@ import jax
 
 from jaxbp._apply import apply as apply_layer
 from jaxbp._core import Layer, check_input_shape, check_positive_int, check_rank
-from jaxbp.layers import causal_self_attention, dense, lstm, position_embedding
+from jaxbp.layers import (causal_self_attention, dense, dropout as dropout_layer,
+                          embedding, gelu, layer_norm, lstm, position_embedding)
 from jaxbp.network import residual, serial
-
-
-def _beyond():
-    # layer_norm, gelu, dropout and embedding live beside the other layers; imported
-    # here, when a model is built, so that this module loads with the core alone.
-    import jaxbp
-
-    return jaxbp
 
 
 def transformer_block(heads: int, mlp_ratio: int = 4, *, dropout: float = 0.0) -> Layer:
@@ -58,16 +51,15 @@ def transformer_block(heads: int, mlp_ratio: int = 4, *, dropout: float = 0.0) -
         raise ValueError(f"transformer_block: dropout must be a rate in [0, 1), got "
                          f"{dropout!r}")
     where = f"transformer_block({heads}, mlp_ratio={mlp_ratio})"
-    lib = _beyond()
     causal_self_attention(heads)  # validates heads before any shape is known
 
     @functools.lru_cache(maxsize=None)
     def build(features: int) -> Layer:
-        drop = [lib.dropout(dropout)] if dropout else []
+        drop = [dropout_layer(dropout)] if dropout else []
         return serial(
-            residual(lib.layer_norm(), causal_self_attention(heads), *drop),
-            residual(lib.layer_norm(), dense(mlp_ratio * features), lib.gelu(),
-                     dense(features), *drop))
+            residual(layer_norm(), causal_self_attention(heads), *drop),
+            residual(layer_norm(), dense(mlp_ratio * features), gelu(), dense(features),
+                     *drop))
 
     def _features(x, what):
         check_rank(x, 3, what, where, "(batch, time, features)")
@@ -113,7 +105,6 @@ def gpt(vocab_size: int, *, context: int, features: int = 128, blocks: int = 2,
       ids ``(batch, time)`` (``time <= context``) to logits ``(batch, time, vocab_size)``;
       ``init`` takes the input shape ``(time,)``.
     """
-    lib = _beyond()
     vocab_size = check_positive_int(vocab_size, "vocab_size", "gpt")
     context = check_positive_int(context, "context", "gpt")
     features = check_positive_int(features, "features", "gpt")
@@ -121,18 +112,17 @@ def gpt(vocab_size: int, *, context: int, features: int = 128, blocks: int = 2,
     if features % check_positive_int(heads, "heads", "gpt"):
         raise ValueError(f"gpt: features must be divisible by heads = {heads}, got "
                          f"features = {features}")
-    return serial(lib.embedding(vocab_size, features), position_embedding(context),
+    return serial(embedding(vocab_size, features), position_embedding(context),
                   *[transformer_block(heads, mlp_ratio, dropout=dropout)
                     for _ in range(blocks)],
-                  lib.layer_norm(), dense(vocab_size))
+                  layer_norm(), dense(vocab_size))
 
 
 def lstm_language_model(vocab_size: int, *, features: int = 256,
                         embed: int = 64) -> Layer:
     """An LSTM language model: ``serial(embedding(vocab, embed), lstm(features),
     dense(vocab))``, ids ``(batch, time)`` to logits ``(batch, time, vocab_size)``."""
-    lib = _beyond()
-    return serial(lib.embedding(vocab_size, embed), lstm(features), dense(vocab_size))
+    return serial(embedding(vocab_size, embed), lstm(features), dense(vocab_size))
 
 
 def count_params(params) -> int:
