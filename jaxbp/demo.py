@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("which", nargs="?", default="cnn", choices=DEMOS,
                         help="cnn (default): a CNN on 8x8 digits; mlp: an MLP on the "
                              "same; doc000: document 000's network trained to convergence; "
-                             "gpt: a character-level GPT on Python's own source")
+                             "resnet: a residual CNN with batch norm and dropout on the "
+                             "digits; gpt: a character-level GPT on Python's own source")
     parser.add_argument("--epochs", type=int, default=None,
                         help="passes over the training data (doc000: steps); default "
                              + ", ".join(f"{k} {v}" for k, v in DEFAULT_EPOCHS.items()))
