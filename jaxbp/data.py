@@ -117,8 +117,8 @@ def load_npz(path) -> Dataset:
         raise ValueError(f"load_npz: {path!r} is a single .npy array, not an .npz archive "
                          f"of the four arrays; {_SAVE_HINT}")
     if not head.startswith(_ZIP_MAGIC):
-        what = "empty" if not head else f"starts with {head!r}"
-        raise ValueError(f"load_npz: {path!r} is not an .npz archive (it is {what}); "
+        what = "it is empty" if not head else f"it starts with {head!r}"
+        raise ValueError(f"load_npz: {path!r} is not an .npz archive ({what}); "
                          f"{_SAVE_HINT}")
     try:
         with np.load(path, allow_pickle=False) as data:

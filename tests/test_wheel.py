@@ -110,6 +110,11 @@ def test_init_notes_and_grade_from_outside_the_checkout(installed):
     assert f"{bin_dir.parent}/lib/" in done.stdout
     assert "site-packages/jaxbp/_starter/docs/reading.md" in done.stdout
 
+    # Training with the learner's unfinished copy says which exercise, before training.
+    done = _run([jaxbp, "demo", "doc000", "--impl", "work", "--no-plots"], learner, env)
+    assert done.returncode == 2 and "not done yet" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
     done = _run([jaxbp, "grade", "relu_backward", "--impl", "work"], learner, env)
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 1, done.stdout + done.stderr  # not done yet: no full marks
