@@ -724,7 +724,7 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
                 bar.update(1)
             if verbose:
                 message = f"{desc or grads} epoch {epoch}/{epochs}  {text}  " \
-                          f"({history['seconds'][-1]:.1f} s)"
+                          f"(elapsed {history['seconds'][-1]:.1f} s)"
                 if bar is not None:
                     bar.write(message)
                 else:
