@@ -23,10 +23,8 @@ pass through ``jit``, ``vmap``, ``custom_vjp`` and ``scan`` unchanged.
 from __future__ import annotations
 
 import contextlib
-import math
 import numbers
 from collections.abc import Mapping
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -229,15 +227,6 @@ def compute_dtype(x, params):
 def cast(a, dtype):
     """``a`` in ``dtype``; no operation at all when it already is."""
     return a if a.dtype == dtype else a.astype(dtype)
-
-
-def cast_like(grads: Any, primals: Any):
-    """Each gradient in the dtype of its primal (a pytree of the same structure)."""
-    return jax.tree.map(lambda g, p: cast(g, p.dtype), grads, primals)
-
-
-def num_elements(shape) -> int:
-    return math.prod(int(d) for d in shape)
 
 
 @contextlib.contextmanager

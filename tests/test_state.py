@@ -302,3 +302,22 @@ def test_files_without_state_still_load(tmp_path):
     loaded, state = train.load(path, with_state=True)
     assert state is None
     np.testing.assert_array_equal(loaded["w"], params["w"])
+
+
+# ------------------------------------------------------------------------- the README
+
+
+def test_the_readme_example_runs():
+    """The README's example of the extended contract runs as printed."""
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Beyond the documents", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["y"].shape == (32, 10) and scope["dx"].shape == (32, 8, 8, 1)
+    assert np.isfinite(float(scope["loss"]))
+    bn_state = scope["state"][2][0][1]
+    assert set(bn_state) == {"mean", "var"} and bn_state["mean"].shape == (16,)
