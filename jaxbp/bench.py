@@ -550,8 +550,26 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def bench_torch(w: Workload, repeats: int, seconds: float, channels_last: bool = False):
-    """Median ms per eager PyTorch training step (SGD) on the same network and batch."""
+def bench_torch(w: Workload, repeats: int, seconds: float, channels_last: bool = False,
+                threads: int | None = None):
+    """Median ms per eager PyTorch training step (SGD) on the same network and batch.
+
+    ``threads``: run with this many intra-op threads (restored afterwards); PyTorch's
+    default uses every core, which collapses when the machine is busy, so the table
+    also shows a 1-thread row.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _bench_torch(w, repeats, seconds, channels_last)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _bench_torch(w, repeats, seconds, channels_last):
     import numpy as np
     import torch
 
@@ -603,34 +621,56 @@ def machine_info() -> dict:
     except OSError:
         pass
     return {"date": datetime.date.today().isoformat(), "cpu": cpu,
-            "cores": os.cpu_count(), "platform": platform.platform(),
+            "cores": os.cpu_count(), "load": load_average(), "platform": platform.platform(),
             "python": platform.python_version(), "jax": jax.__version__,
             "backend": jax.default_backend(), "devices": jax.device_count()}
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, or ``None`` where the OS has none."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def load_warning(cores) -> str | None:
+    """A warning when the machine is busier than its cores: timings are then slow,
+    and PyTorch's multi-threaded ones collapse first."""
+    load = load_average()
+    if load and cores and load[0] > cores:
+        return (f"warning: load average {load[0]:.2f} on {cores} cores: the machine is "
+                f"busy, these timings are slower than its own and PyTorch's multi-threaded "
+                f"ones the most (see the 1-thread column)")
+    return None
 
 
 def format_table(results: dict) -> str:
     """The side-by-side table: steps/s, ratios, first-call times, PyTorch, notes."""
     head = (f"{'':4s}{'mode':7s}{'manual/s':>10s}{'autodiff/s':>12s}{'man/auto':>10s}"
-            f"{'compile m/a (s)':>17s}{'torch/s':>10s}{'torch CL/s':>12s}{'man/torch':>11s}")
+            f"{'compile m/a (s)':>17s}{'torch/s':>10s}{'torch CL/s':>12s}{'torch 1t/s':>12s}"
+            f"{'man/torch':>11s}")
     lines = [head, "-" * len(head)]
     for name, r in results["workloads"].items():
         m, a = r["manual"], r["autodiff"]
         for mode in ("loop", "fused"):
-            cells = ["", "", ""]
+            cells = ["", "", "", ""]
             if mode == "loop" and "torch" in r:
-                torch_runs = [r["torch"]] + ([r["torch_channels_last"]]
-                                             if "torch_channels_last" in r else [])
+                torch_runs = [r[k] for k in ("torch", "torch_channels_last", "torch_1thread")
+                              if k in r]
                 best = min(t["ms_per_step"] for t in torch_runs)
                 mine = min(m["loop_ms_per_step"], m["fused_ms_per_step"])
                 cells = [f"{r['torch']['steps_per_s']:.0f}",
                          f"{r['torch_channels_last']['steps_per_s']:.0f}"
-                         if "torch_channels_last" in r else "", f"{mine / best:.2f}"]
+                         if "torch_channels_last" in r else "",
+                         f"{r['torch_1thread']['steps_per_s']:.0f}"
+                         if "torch_1thread" in r else "", f"{mine / best:.2f}"]
             lines.append(
                 f"{name if mode == 'loop' else '':4s}{mode:7s}"
                 f"{m[f'{mode}_steps_per_s']:10.0f}{a[f'{mode}_steps_per_s']:12.0f}"
                 f"{r[f'ratio_{mode}']:10.2f}"
                 f"{m[f'{mode}_first_call_s']:11.2f} /{a[f'{mode}_first_call_s']:4.1f}"
-                f"{cells[0]:>10s}{cells[1]:>12s}{cells[2]:>11s}")
+                f"{cells[0]:>10s}{cells[1]:>12s}{cells[2]:>12s}{cells[3]:>11s}")
     lines += [
         "",
         "man/auto: time per step of the hand-written backward / of jax.grad (<= 1.00: at "
@@ -643,8 +683,8 @@ def format_table(results: dict) -> str:
         "autodiff.",
     ]
     if any("torch" in r for r in results["workloads"].values()):
-        lines.append("man/torch: the faster manual form / PyTorch eager's best layout "
-                     "(CL: channels_last), per step.")
+        lines.append("man/torch: the faster manual form / PyTorch eager's best (default "
+                     "threads, CL: channels_last, 1t: one thread), per step.")
     peak = results.get("matmul_peak_gflops")
     for name, r in results["workloads"].items():
         m, a = r["manual"], r["autodiff"]
@@ -728,6 +768,9 @@ def run(args) -> int:
           f"{info['backend']}, {info['date']}; {repeats} interleaved rounds, medians"
           + ("" if use_torch else "; PyTorch not installed" if not args.no_torch else ""))
     results = {"machine": info, "repeats": repeats, "workloads": {}}
+    warning = load_warning(info["cores"])
+    if warning:
+        print(warning)
     for w in build_workloads(names):
         print(f"  {w.name}: {w.title} ...", flush=True)
         r = bench_workload(w, repeats, seconds)
@@ -736,6 +779,7 @@ def run(args) -> int:
             if w.name in ("W4", "W7"):
                 r["torch_channels_last"] = bench_torch(w, repeats, seconds,
                                                        channels_last=True)
+            r["torch_1thread"] = bench_torch(w, repeats, seconds, threads=1)
         if w.name == "W3":
             r["matmul_bound_ms"] = matmul_bound_ms(w, repeats, seconds)
         results["workloads"][w.name] = r
@@ -743,6 +787,10 @@ def run(args) -> int:
         results["matmul_peak_gflops"] = matmul_peak(seconds, repeats)
     print()
     print(format_table(results))
+    results["machine"]["load_at_end"] = load_average()
+    warning = load_warning(info["cores"])
+    if warning:
+        print(warning)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
