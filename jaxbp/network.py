@@ -43,6 +43,7 @@ def serial(*layers: Layer) -> Layer:
     _check_layers(layers, "serial")
 
     def init(key, input_shape):
+        _checks.check_key(key, "serial")
         keys = jax.random.split(key, len(layers))
         params, shape = [], input_shape
         for layer, k in zip(layers, keys):
