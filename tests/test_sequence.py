@@ -13,6 +13,7 @@ not a Python loop over time steps.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -398,3 +399,93 @@ def test_gpt_trains_on_four_devices_like_on_one():
     assert out["devices"] == 4 and out["params_devices"] == [4]
     assert out["moved"] > 1e-3  # the steps trained: the comparison is not vacuous
     assert out["param_diff"] < 1e-5 and out["loss_diff"] < 1e-5
+
+
+# ------------------------------------------------------------------- demo and bench
+
+
+def test_stdlib_text_is_split_by_file_and_the_same_every_time():
+    from jaxbp import demo_gpt
+
+    a = demo_gpt.stdlib_text(train_chars=50_000, held_out_chars=10_000)
+    b = demo_gpt.stdlib_text(train_chars=50_000, held_out_chars=10_000)
+    assert len(a.train) == 50_000 and len(a.held_out) == 10_000
+    np.testing.assert_array_equal(a.train, b.train)
+    assert a.chars == b.chars and a.chars[-1] == demo_gpt.UNKNOWN
+    assert a.vocab_size <= demo_gpt.MAX_VOCAB
+    # Held out by whole files: the held-out text is no slice of the training text.
+    snippet = a.decode(a.held_out[2000:2200])
+    assert snippet not in a.decode(a.train)
+
+
+def test_baselines_are_the_counted_probabilities():
+    from jaxbp import demo_gpt
+
+    data = demo_gpt.TextData("toy", "abababac", "abca")
+    x, y = demo_gpt.windows(data.held_out, 3, 3)  # one window: "abc" -> "bca"
+    assert x.tolist() == [data.encode("abc").tolist()]
+    got = demo_gpt.baselines(data, x, y)
+    v = data.vocab_size  # a, b, c and the unknown symbol
+    counts = {"a": 4, "b": 3, "c": 1}
+    uni = {c: (n + 1) / (8 + v) for c, n in counts.items()}
+    # Training pairs: ab ba ab ba ab ba ac; add-one over v symbols per row.
+    big = {("a", "b"): (3 + 1) / (4 + v), ("b", "c"): (0 + 1) / (3 + v),
+           ("c", "a"): (0 + 1) / (0 + v)}
+    assert got["unigram_bpc"] == pytest.approx(-np.mean(np.log2([uni[c] for c in "bca"])))
+    assert got["bigram_bpc"] == pytest.approx(-np.mean(np.log2(list(big.values()))))
+
+
+def test_gpt_demo_on_a_users_text(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    from jaxbp import cli
+
+    rng = np.random.default_rng(0)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    text = "\n".join(" ".join(rng.choice(words, 8)) for _ in range(400))
+    path = tmp_path / "mine.txt"
+    path.write_text(text)
+    out_json = tmp_path / "r.json"
+    code = cli.main(["demo", "gpt", "--data", str(path), "--steps", "30", "--out",
+                     str(tmp_path), "--json", str(out_json)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(out_json.read_text())
+    assert {"val_bpc", "unigram_bpc", "bigram_bpc", "seconds", "samples"} <= set(result)
+    assert len(result["samples"]) == 3 and all(len(s) > 200 for s in result["samples"])
+    assert 0 < result["val_bpc"] < result["unigram_bpc"]  # 30 steps learn something
+    first = float(re.search(r"differ from the hand-written run's by ([\d.e+-]+) "
+                            r"\(relative\) at the first step", captured.out).group(1))
+    assert first < 1e-5  # the same loss from both gradients before any update
+    png = tmp_path / "gpt_curves.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data", "/no/such/file.txt"], "--data: cannot read"),
+    (["--epochs", "3"], "--steps"),
+    (["--impl", "exercises"], "do not cover the sequence layers"),
+    (["--steps", "0"], "--steps must be a positive int"),
+])
+def test_gpt_demo_user_mistakes_are_one_line(capsys, argv, message):
+    from jaxbp import cli
+
+    assert cli.main(["demo", "gpt", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_sequence_workloads_are_the_pytorch_models():
+    """W5 and W6 time the same networks in PyTorch: same parameter counts (PyTorch's
+    LSTM keeps two biases where jaxbp keeps their sum) and output shapes."""
+    torch = pytest.importorskip("torch")
+    from jaxbp import bench, models
+
+    for w in bench.build_workloads(["W5", "W6"]):
+        module, loss_fn, _ = w.torch_model(torch, False)
+        extra = 4 * 256 if w.name == "W6" else 0
+        assert sum(p.numel() for p in module.parameters()) == \
+            models.count_params(w.params) + extra
+        x, y = (np.array(a) for a in w.make_batches(jax.random.key(0), 1))
+        logits = module(torch.from_numpy(x[0]))
+        assert tuple(logits.shape) == (w.batch, 64, bench.VOCAB)
+        assert np.isfinite(loss_fn(logits, torch.from_numpy(y[0])).item())
