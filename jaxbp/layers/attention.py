@@ -51,13 +51,14 @@ class AttentionResiduals(NamedTuple):
     layer: str    # static: the name of the layer that made them (its heads)
 
 
-def _expected_params(features):
-    """The params' shapes for ``features`` (``None``: any), and their axis names."""
+def _expected_params(features, where):
+    """:func:`~jaxbp._checks.check_params`'s arguments after ``params``: the shapes for
+    ``features`` (``None``: any), the layer's name, the axis names."""
     f = features
     three = None if f is None else 3 * f
     expected = {"qkv": {"w": (f, three), "b": (three,)}, "proj": {"w": (f, f), "b": (f,)}}
     axes = {"qkv": {"w": ("F", "3F"), "b": ("3F",)}, "proj": {"w": ("F", "F"), "b": ("F",)}}
-    return expected, axes
+    return expected, where, axes
 
 
 def causal_mask(time: int) -> jax.Array:
@@ -139,7 +140,7 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
         return params, (time, features)
 
     def forward(params, x):
-        check_params(params, *_expected_params(None), where)
+        check_params(params, *_expected_params(None, where))
         x = check_array(x, "x", where)
         check_rank(x, 3, "x", where, "(batch, time, features)")
         batch, time, features = x.shape
@@ -148,7 +149,7 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
             raise ValueError(f"{where}: params['qkv']['w'] must have shape "
                              f"{shape_str((features, 3 * features))} for x of shape "
                              f"{shape_str(x.shape)}, got {shape_str(w_qkv.shape)}")
-        check_params(params, *_expected_params(features), where)
+        check_params(params, *_expected_params(features, where))
         _check_features(features, f"x of shape {shape_str(x.shape)}")
         d = features // heads
         # The dtype rule (jaxbp._checks): x's dtype promoted with the params'.
@@ -185,7 +186,7 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
         check_residuals(residuals, AttentionResiduals, where)
         x_in, q, k, v, p, o = residuals[:6]
         batch, time, features = x_in.shape
-        check_params(params, *_expected_params(features), where)
+        check_params(params, *_expected_params(features, where))
         dy = check_dy(dy, x_in.shape, where)
         # The forward's dtype promoted with dy's; each gradient back in its primal's.
         ct = jnp.result_type(compute_dtype(x_in, params), dy)
