@@ -111,42 +111,56 @@ def describe(value) -> str:
         else type(value).__name__
 
 
-def check_params(params, expected: dict, where: str, axes: dict) -> None:
+def _want_str(expected: dict, axes: dict) -> str:
+    """The expected params as text, nested dicts included: ``{'w': (in, 2), 'b': (2,)}``."""
+    return "{" + ", ".join(
+        f"{k!r}: " + (_want_str(s, axes[k]) if isinstance(s, dict)
+                      else _expected_str(s, axes[k]))
+        for k, s in expected.items()) + "}"
+
+
+def check_params(params, expected: dict, where: str, axes: dict, *,
+                 path: str = "params") -> None:
     """Checks a layer's parameter dict against its configuration.
 
     Args:
       params: the params given to ``forward`` or ``backward``.
       expected: key -> shape, with ``None`` for a size the configuration leaves open
-        (the input's width), e.g. ``{"w": (None, 2), "b": (2,)}``.
+        (the input's width), e.g. ``{"w": (None, 2), "b": (2,)}``; a dict instead of a
+        shape for a nested dict of params (attention's ``{"qkv": {"w": ..., "b": ...}}``).
       where: the layer's name, which starts the message.
-      axes: key -> axis names, used for the open sizes, e.g. ``{"w": ("in", "out")}``.
+      axes: key -> axis names, used for the open sizes, e.g. ``{"w": ("in", "out")}``
+        (nested as ``expected`` is).
+      path: how the message names ``params`` (``params['qkv']`` for a nested dict).
 
     Raises:
       TypeError: ``params`` is not a dict, or a leaf is not a floating array.
       ValueError: a key is missing or unexpected, or a leaf has the wrong shape.
     """
-    want = "{" + ", ".join(f"{k!r}: {_expected_str(s, axes[k])}"
-                           for k, s in expected.items()) + "}"
+    want = _want_str(expected, axes)
     if not isinstance(params, Mapping):
-        raise TypeError(f"{where}: params must be a dict {want}, got {describe(params)}")
+        raise TypeError(f"{where}: {path} must be a dict {want}, got {describe(params)}")
     missing = [k for k in expected if k not in params]
     extra = [k for k in params if k not in expected]
     if missing or extra:
-        what = [f"params[{k!r}] is missing" for k in missing]
-        what += [f"params[{k!r}] is not one of its parameters" for k in extra]
-        raise ValueError(f"{where}: params must be {want}, got the keys "
+        what = [f"{path}[{k!r}] is missing" for k in missing]
+        what += [f"{path}[{k!r}] is not one of its parameters" for k in extra]
+        raise ValueError(f"{where}: {path} must be {want}, got the keys "
                          f"{sorted(map(str, params))}: " + "; ".join(what))
     for k, shape in expected.items():
         leaf = params[k]
+        if isinstance(shape, dict):
+            check_params(leaf, shape, where, axes[k], path=f"{path}[{k!r}]")
+            continue
         if not hasattr(leaf, "shape") or not hasattr(leaf, "dtype"):
-            raise TypeError(f"{where}: params[{k!r}] must be an array of shape "
+            raise TypeError(f"{where}: {path}[{k!r}] must be an array of shape "
                             f"{_expected_str(shape, axes[k])}, got {describe(leaf)}")
         if not jnp.issubdtype(leaf.dtype, jnp.floating):
-            raise TypeError(f"{where}: params[{k!r}] must have a floating dtype, got "
+            raise TypeError(f"{where}: {path}[{k!r}] must have a floating dtype, got "
                             f"{leaf.dtype}")
         if len(leaf.shape) != len(shape) or any(
                 d is not None and d != g for d, g in zip(shape, leaf.shape)):
-            raise ValueError(f"{where}: params[{k!r}] must have shape "
+            raise ValueError(f"{where}: {path}[{k!r}] must have shape "
                              f"{_expected_str(shape, axes[k])}, got "
                              f"{shape_str(leaf.shape)}")
 
@@ -193,27 +207,40 @@ def check_residuals(residuals, kind: type, where: str) -> None:
                          f"returned")
 
 
-def static_layer_field(cls):
-    """Registers a residual ``NamedTuple`` whose ``layer`` field is static pytree data.
+def static_fields(*names: str):
+    """A class decorator: registers a residual ``NamedTuple`` whose fields ``names`` (its
+    last fields, in order) are static pytree data.
 
     The array fields stay leaves (so ``jit``, ``vmap`` and ``custom_vjp`` see them);
-    ``layer``, the name of the layer that made them, travels in the tree structure.
+    the static ones (the name of the layer that made them, and for a layer that keeps
+    no array of its input, the input's shape and dtype) travel in the tree structure,
+    so they must be hashable (ints, tuples, strings, NumPy dtypes).
     """
-    fields = [f for f in cls._fields if f != "layer"]
-    assert cls._fields[-1] == "layer", cls._fields
+    def register(cls):
+        assert tuple(cls._fields[len(cls._fields) - len(names):]) == names, cls._fields
+        fields = cls._fields[:len(cls._fields) - len(names)]
 
-    def flatten_with_keys(r):
-        return [(jax.tree_util.GetAttrKey(f), getattr(r, f)) for f in fields], r.layer
+        def flatten_with_keys(r):
+            return ([(jax.tree_util.GetAttrKey(f), getattr(r, f)) for f in fields],
+                    tuple(getattr(r, n) for n in names))
 
-    def flatten(r):
-        return [getattr(r, f) for f in fields], r.layer
+        def flatten(r):
+            return [getattr(r, f) for f in fields], tuple(getattr(r, n) for n in names)
 
-    def unflatten(layer, children):
-        return cls(*children, layer)
+        def unflatten(static, children):
+            return cls(*children, *static)
 
-    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten,
-                                            flatten_func=flatten)
-    return cls
+        jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten,
+                                                flatten_func=flatten)
+        return cls
+
+    return register
+
+
+def static_layer_field(cls):
+    """Registers a residual ``NamedTuple`` whose ``layer`` field (its last) is static
+    pytree data: the name of the layer that made them (see :func:`static_fields`)."""
+    return static_fields("layer")(cls)
 
 
 # ------------------------------------------------------------------------ dtypes

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 
@@ -113,8 +113,12 @@ def serial(*layers: Layer) -> Layer:
                  init_state=init_state_ if stateful else None)
 
 
+@_checks.static_fields("shape", "x_dtype", "layer")
 class ResidualResiduals(NamedTuple):
     branch: tuple  # the residuals of the branch serial(*layers)
+    shape: tuple   # static: x's shape, that of y, dy and dx
+    x_dtype: Any   # static: x's dtype, the dtype of dx
+    layer: str     # static: the name of the residual block that made them
 
 
 def residual(*layers: Layer) -> Layer:
@@ -132,6 +136,7 @@ def residual(*layers: Layer) -> Layer:
     where = "residual(" + ", ".join(layer.name for layer in layers) + ")"
 
     def init(key, input_shape):
+        _checks.check_key(key, where)
         params, shape = branch.init(key, input_shape)
         if tuple(shape) != tuple(input_shape):
             raise ValueError(f"{where}: the branch must keep the input's shape, got "
@@ -147,19 +152,19 @@ def residual(*layers: Layer) -> Layer:
 
     def forward(params, x):
         f, r = branch.forward(params, x)
-        return _add(x, f), ResidualResiduals(r)
+        return _add(x, f), ResidualResiduals(r, tuple(x.shape), x.dtype, where)
 
     def backward(params, residuals, dy):
-        """``dx = dy + f.backward(dy)`` (the identity path plus the branch)."""
-        if not isinstance(residuals, ResidualResiduals):
-            raise TypeError(f"{where}: residuals must come from this layer's forward "
-                            f"(ResidualResiduals), got {type(residuals).__name__}")
+        """``dx = dy + f.backward(dy)`` (the identity path plus the branch), in ``x``'s
+        dtype."""
+        _checks.check_residuals(residuals, ResidualResiduals, where)
+        dy = _checks.check_dy(dy, residuals.shape, where)
         dparams, dx_branch = branch.backward(params, residuals.branch, dy)
-        return dparams, dy + dx_branch
+        return dparams, _checks.cast(dy + dx_branch, residuals.x_dtype)
 
     def apply_(params, state, x, *, key=None, train=False):
         f, r, state = apply(branch, params, state, x, key=key, train=train)
-        return _add(x, f), ResidualResiduals(r), state
+        return _add(x, f), ResidualResiduals(r, tuple(x.shape), x.dtype, where), state
 
     return Layer(init, forward, backward, name=where, layers=tuple(layers),
                  apply=apply_ if branch.apply is not None else None,

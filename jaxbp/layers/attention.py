@@ -34,17 +34,31 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxbp._checks import (cast, cast_like, check_dy, check_float_dtype, check_key, check_params,
+                           check_residuals, compute_dtype, static_layer_field)
 from jaxbp._core import (Layer, as_dtype, check_array, check_input_shape,
                          check_positive_int, check_rank, shape_str)
 
 
+@static_layer_field
 class AttentionResiduals(NamedTuple):
-    x: jax.Array  # (B, T, F) the input, for dWqkv
+    x: jax.Array  # (B, T, F) the input, for dWqkv (in its own dtype, that of dx)
     q: jax.Array  # (B, H, T, D) queries, already scaled by 1/sqrt(D)
     k: jax.Array  # (B, H, T, D) keys
     v: jax.Array  # (B, H, T, D) values
     p: jax.Array  # (B, H, T, T) attention weights, exactly 0 where masked
     o: jax.Array  # (B*T, F) the heads' outputs side by side, for dWproj
+    layer: str    # static: the name of the layer that made them (its heads)
+
+
+def _expected_params(features, where):
+    """:func:`~jaxbp._checks.check_params`'s arguments after ``params``: the shapes for
+    ``features`` (``None``: any), the layer's name, the axis names."""
+    f = features
+    three = None if f is None else 3 * f
+    expected = {"qkv": {"w": (f, three), "b": (three,)}, "proj": {"w": (f, f), "b": (f,)}}
+    axes = {"qkv": {"w": ("F", "3F"), "b": ("3F",)}, "proj": {"w": ("F", "F"), "b": ("F",)}}
+    return expected, where, axes
 
 
 def causal_mask(time: int) -> jax.Array:
@@ -100,7 +114,9 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
     (``B*H*T*T``). The projections are single matmuls over all ``B*T`` rows.
     """
     heads = check_positive_int(heads, "heads", "causal_self_attention")
-    where = f"causal_self_attention({heads})"
+    dtype = check_float_dtype(dtype, "dtype", "causal_self_attention")
+    where = f"causal_self_attention({heads}" + (
+        "" if dtype is None else f", dtype='{dtype}'") + ")"
 
     def _check_features(features, what):
         if features % heads:
@@ -108,6 +124,7 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
                              f"got {what}")
 
     def init(key, input_shape):
+        check_key(key, where)
         time, features = check_input_shape(input_shape, 2, where)
         _check_features(features, f"input_shape {shape_str((time, features))}")
         dt = as_dtype(dtype)
@@ -123,6 +140,7 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
         return params, (time, features)
 
     def forward(params, x):
+        check_params(params, *_expected_params(None, where))
         x = check_array(x, "x", where)
         check_rank(x, 3, "x", where, "(batch, time, features)")
         batch, time, features = x.shape
@@ -131,9 +149,15 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
             raise ValueError(f"{where}: params['qkv']['w'] must have shape "
                              f"{shape_str((features, 3 * features))} for x of shape "
                              f"{shape_str(x.shape)}, got {shape_str(w_qkv.shape)}")
+        check_params(params, *_expected_params(features, where))
         _check_features(features, f"x of shape {shape_str(x.shape)}")
         d = features // heads
-        qkv = (x.reshape(batch * time, features) @ w_qkv + params["qkv"]["b"][None, :])
+        # The dtype rule (jaxbp._checks): x's dtype promoted with the params'.
+        ct = compute_dtype(x, params)
+        x_in, x = x, cast(x, ct)
+        w_qkv, b_qkv = cast(w_qkv, ct), cast(params["qkv"]["b"], ct)
+        w_proj, b_proj = cast(params["proj"]["w"], ct), cast(params["proj"]["b"], ct)
+        qkv = (x.reshape(batch * time, features) @ w_qkv + b_qkv[None, :])
         # (B*T, 3F) -> (3, B, H, T, D): q, k, v with the heads as a batch axis.
         qkv = qkv.reshape(batch, time, 3, heads, d).transpose(2, 0, 3, 1, 4)
         q = qkv[0] * (1.0 / math.sqrt(d))
@@ -142,8 +166,9 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
         p = masked_softmax(scores, causal_mask(time)[None, None])
         o = jnp.einsum("bhts,bhsd->bhtd", p, v)
         o = o.transpose(0, 2, 1, 3).reshape(batch * time, features)  # heads side by side
-        y = o @ params["proj"]["w"] + params["proj"]["b"][None, :]
-        return y.reshape(batch, time, features), AttentionResiduals(x, q, k, v, p, o)
+        y = o @ w_proj + b_proj[None, :]
+        return y.reshape(batch, time, features), AttentionResiduals(x_in, q, k, v, p, o,
+                                                                    where)
 
     def backward(params, residuals, dy):
         """Backward, stage by stage (``c = 1/sqrt(D)``, sums over ``B`` and ``T`` rows):
@@ -158,13 +183,20 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
         * qkv projection: ``dWqkv = x^T dqkv``, ``dbqkv = sum dqkv``,
           ``dx = dqkv Wqkv^T``.
         """
-        x, q, k, v, p, o = residuals
-        batch, time, features = x.shape
+        check_residuals(residuals, AttentionResiduals, where)
+        x_in, q, k, v, p, o = residuals[:6]
+        batch, time, features = x_in.shape
+        check_params(params, *_expected_params(features, where))
+        dy = check_dy(dy, x_in.shape, where)
+        # The forward's dtype promoted with dy's; each gradient back in its primal's.
+        ct = jnp.result_type(compute_dtype(x_in, params), dy)
+        x, dy, q, k, v, p, o = (cast(a, ct) for a in (x_in, dy, q, k, v, p, o))
+        w_qkv, w_proj = cast(params["qkv"]["w"], ct), cast(params["proj"]["w"], ct)
         d = features // heads
         rows = batch * time
         dy2 = dy.reshape(rows, features)
         d_proj = {"w": o.T @ dy2, "b": jnp.sum(dy2, axis=0)}
-        do = (dy2 @ params["proj"]["w"].T).reshape(batch, time, heads, d)
+        do = (dy2 @ w_proj.T).reshape(batch, time, heads, d)
         do = do.transpose(0, 2, 1, 3)  # (B, H, T, D)
         dp = jnp.einsum("bhtd,bhsd->bhts", do, v)
         dv = jnp.einsum("bhts,bhtd->bhsd", p, do)
@@ -174,7 +206,8 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
         # (3, B, H, T, D) -> (B*T, 3F): the head split undone, columns [q | k | v].
         dqkv = jnp.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(rows, 3 * features)
         d_qkv = {"w": x.reshape(rows, features).T @ dqkv, "b": jnp.sum(dqkv, axis=0)}
-        dx = (dqkv @ params["qkv"]["w"].T).reshape(batch, time, features)
-        return {"qkv": d_qkv, "proj": d_proj}, dx
+        dx = (dqkv @ w_qkv.T).reshape(batch, time, features)
+        dparams = cast_like({"qkv": d_qkv, "proj": d_proj}, params)
+        return dparams, cast(dx, x_in.dtype)
 
     return Layer(init, forward, backward, name=where)

@@ -19,11 +19,17 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxbp._checks import (cast, check_dy, check_key, check_no_params, check_residuals,
+                           static_fields)
 from jaxbp._core import Layer, check_array, check_input_shape
 
 
+@static_fields("shape", "x_dtype", "layer")
 class DropoutResiduals(NamedTuple):
-    keep: Any  # bool, x's shape: the units the forward kept; None when nothing dropped
+    keep: Any      # bool, x's shape: the units the forward kept; None when nothing dropped
+    shape: tuple   # static: x's shape, the shape of dy and dx
+    x_dtype: Any   # static: x's dtype, the dtype of dx
+    layer: str     # static: the name of the dropout that made them (its rate)
 
 
 def dropout(rate: float) -> Layer:
@@ -52,41 +58,47 @@ def dropout(rate: float) -> Layer:
                          f"unit), got {rate!r}")
     rate = float(rate)
     scale = 1.0 / (1.0 - rate)
-    where = f"dropout({rate:g})"
+    where = f"dropout({rate!r})"
 
     def init(key, input_shape):
-        del key
+        check_key(key, where)
         return (), check_input_shape(input_shape, None, where)
 
+    def identity(x):
+        return x, DropoutResiduals(None, tuple(x.shape), x.dtype, where)
+
     def forward(params, x):
-        del params
-        x = check_array(x, "x", where)
-        return x, DropoutResiduals(None)
+        check_no_params(params, where)
+        return identity(check_array(x, "x", where))
 
     def apply(params, state, x, *, key=None, train=False):
-        del params
+        check_no_params(params, where)
         x = check_array(x, "x", where)
         if not train or rate == 0.0:
-            return x, DropoutResiduals(None), state
+            return (*identity(x), state)
         if key is None:
             raise ValueError(f"{where}: key must be a jax.random.key in training mode "
                              f"(train=True), got None; pass key=..., or train=False for "
                              f"inference (the identity)")
+        check_key(key, where)
         # The uniform numbers are drawn in p's dtype: x's (at least float32), so that a
         # float32 step stays float32 when x64 is on.
         p = jnp.asarray(1.0 - rate, jnp.promote_types(x.dtype, jnp.float32))
         keep = jax.random.bernoulli(key, p, x.shape)
         y = jnp.where(keep, x * scale, jnp.zeros((), x.dtype))
-        return y, DropoutResiduals(keep), state
+        return y, DropoutResiduals(keep, tuple(x.shape), x.dtype, where), state
 
     def backward(params, residuals, dy):
         """``dx = keep * dy / (1 - rate)`` with the forward's ``keep`` mask (``dx = dy``
         in inference mode): a dropped unit passed nothing forward and gets no gradient;
         a kept one was scaled, and so is its gradient."""
-        del params
+        check_residuals(residuals, DropoutResiduals, where)
+        check_no_params(params, where)
+        dy = check_dy(dy, residuals.shape, where)
         keep = residuals.keep
         if keep is None:
-            return (), dy
-        return (), jnp.where(keep, dy * scale, jnp.zeros((), dy.dtype))
+            return (), cast(dy, residuals.x_dtype)
+        dx = jnp.where(keep, dy * scale, jnp.zeros((), dy.dtype))
+        return (), cast(dx, residuals.x_dtype)
 
     return Layer(init, forward, backward, name=where, apply=apply)

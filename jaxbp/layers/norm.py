@@ -22,25 +22,44 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from jaxbp._checks import (cast, check_dy, check_float_dtype, check_key, check_params,
+                           check_residuals, compute_dtype, static_fields)
 from jaxbp._core import Layer, as_dtype, check_array, check_input_shape, shape_str
 
 
-class NormResiduals(NamedTuple):
-    xhat: jax.Array  # x's shape: the normalized input
-    rstd: jax.Array  # 1 / sqrt(var + eps), keepdims over the normalized axes
+@static_fields("x_dtype", "layer")
+class LayerNormResiduals(NamedTuple):
+    xhat: jax.Array  # x's shape: the normalized input (in the dtype computed in)
+    rstd: jax.Array  # (..., 1): 1 / sqrt(var + eps), keepdims over the last axis
+    x_dtype: Any     # static: x's dtype, the dtype of dx
+    layer: str       # static: the name of the layer that made them
 
 
+@static_fields("x_dtype", "layer")
+class BatchNormResiduals(NamedTuple):
+    """Training-mode arithmetic (the batch's statistics): the backward goes through
+    the mean and the variance too."""
+
+    xhat: jax.Array  # x's shape: the input normalized by the batch statistics
+    rstd: jax.Array  # (1, ..., 1, features): 1 / sqrt(batch_var + eps)
+    x_dtype: Any     # static: x's dtype, the dtype of dx
+    layer: str       # static: the name of the layer that made them
+
+
+@static_fields("x_dtype", "layer")
 class BatchNormInferenceResiduals(NamedTuple):
     """Inference mode: the statistics were constants (the running ones), so the
     backward has no path through them."""
 
     xhat: jax.Array  # x's shape: the input normalized by the running statistics
     rstd: jax.Array  # (1, ..., 1, features): 1 / sqrt(running_var + eps)
+    x_dtype: Any     # static: x's dtype, the dtype of dx
+    layer: str       # static: the name of the layer that made them
 
 
 def _check_eps(eps, where):
@@ -50,7 +69,8 @@ def _check_eps(eps, where):
     return float(eps)
 
 
-def _features_params(input_shape, where, dtype):
+def _features_params(key, input_shape, where, dtype):
+    check_key(key, where)
     shape = check_input_shape(input_shape, None, where)
     if not shape:
         raise ValueError(f"{where}: input_shape must have at least 1 entry (the features "
@@ -60,20 +80,49 @@ def _features_params(input_shape, where, dtype):
     return {"scale": jnp.ones((features,), dt), "bias": jnp.zeros((features,), dt)}, shape
 
 
+_AXES = {"scale": ("features",), "bias": ("features",)}
+
+
+def _check_params(params, where, features=None):
+    """``{"scale": (features,), "bias": (features,)}``; ``features=None`` leaves the
+    length open (forward reads it from x)."""
+    check_params(params, {"scale": (features,), "bias": (features,)}, where, _AXES)
+
+
 def _check_x(x, params, where, min_rank, layout):
+    """Checks ``params``, then ``x`` against them; returns ``x`` and the dtype to
+    compute in (``x``'s promoted with the params')."""
+    _check_params(params, where)
     x = check_array(x, "x", where)
     if x.ndim < min_rank:
         raise ValueError(f"{where}: x must have rank at least {min_rank} {layout}, got "
                          f"shape {shape_str(x.shape)} (rank {x.ndim})")
-    for name in ("scale", "bias"):
-        if name not in params:
-            raise ValueError(f"{where}: params must be a dict with 'scale' and 'bias', got "
-                             f"keys {sorted(params) if isinstance(params, dict) else params!r}")
-        if params[name].shape != x.shape[-1:]:
-            raise ValueError(f"{where}: params['{name}'] must have shape "
-                             f"{shape_str(x.shape[-1:])} (x's last axis), got "
-                             f"{shape_str(params[name].shape)}")
-    return x
+    scale = params["scale"]
+    if scale.shape != x.shape[-1:]:
+        raise ValueError(f"{where}: x must have {scale.shape[0]} features (params['scale'] "
+                         f"has shape {shape_str(scale.shape)}), got x of shape "
+                         f"{shape_str(x.shape)}")
+    _check_params(params, where, x.shape[-1])  # bias as long as scale
+    return x, compute_dtype(x, params)
+
+
+def _check_backward(params, residuals, dy, where):
+    """Checks ``params`` and ``dy`` against the residuals; returns ``dy``, ``scale``,
+    ``xhat`` and ``rstd`` in the dtype to compute in (the forward's promoted with dy's)."""
+    xhat, rstd = residuals.xhat, residuals.rstd
+    _check_params(params, where, xhat.shape[-1])
+    dy = check_dy(dy, xhat.shape, where)
+    ct = jnp.result_type(compute_dtype(xhat, params), dy)
+    return cast(dy, ct), cast(params["scale"], ct), cast(xhat, ct), cast(rstd, ct)
+
+
+def _name(kind, defaults, values, dtype):
+    """The name that rebuilds the layer, arguments at their default left out:
+    ``batch_norm()``, ``batch_norm(momentum=0.8)``, ``layer_norm(eps=0.001)``."""
+    args = [f"{k}={v!r}" for k, v in values.items() if v != defaults[k]]
+    if dtype is not None:
+        args.append(f"dtype='{dtype}'")
+    return f"{kind}({', '.join(args)})"
 
 
 def _per_feature(v, ndim):
@@ -100,22 +149,24 @@ def layer_norm(eps: float = 1e-5, *, dtype=None) -> Layer:
       params ``{"scale": (features,), "bias": (features,)}`` (ones, zeros).
     """
     eps = _check_eps(eps, "layer_norm")
-    where = "layer_norm()"
+    dtype = check_float_dtype(dtype, "dtype", "layer_norm")
+    where = _name("layer_norm", {"eps": 1e-5}, {"eps": eps}, dtype)
 
     def init(key, input_shape):
-        del key
-        return _features_params(input_shape, where, dtype)
+        return _features_params(key, input_shape, where, dtype)
 
     def forward(params, x):
-        x = _check_x(x, params, where, 2, "(batch, ..., features)")
+        # The dtype rule (jaxbp._checks): x's dtype promoted with the params'.
+        x, ct = _check_x(x, params, where, 2, "(batch, ..., features)")
+        x_dtype, x = x.dtype, cast(x, ct)
+        scale, bias = cast(params["scale"], ct), cast(params["bias"], ct)
         mean = jnp.mean(x, axis=-1, keepdims=True)
         centered = x - mean
         var = jnp.mean(centered * centered, axis=-1, keepdims=True)
         rstd = jax.lax.rsqrt(var + eps)
         xhat = centered * rstd
-        y = xhat * _per_feature(params["scale"], x.ndim) + _per_feature(params["bias"],
-                                                                        x.ndim)
-        return y, NormResiduals(xhat, rstd)
+        y = xhat * _per_feature(scale, x.ndim) + _per_feature(bias, x.ndim)
+        return y, LayerNormResiduals(xhat, rstd, x_dtype, where)
 
     def backward(params, residuals, dy):
         """Means over the last axis (``F`` features), sums over every other axis:
@@ -128,15 +179,17 @@ def layer_norm(eps: float = 1e-5, *, dtype=None) -> Layer:
         row, so ``dx_i = rstd * (g_i - (1/F) sum_j g_j - xhat_i (1/F) sum_j g_j xhat_j)``
         (the second term is the path through ``mu``, the third through ``var``).
         """
-        xhat, rstd = residuals
+        check_residuals(residuals, LayerNormResiduals, where)
+        dy, scale, xhat, rstd = _check_backward(params, residuals, dy, where)
         lead = tuple(range(dy.ndim - 1))
-        dparams = {"scale": jnp.sum(dy * xhat, axis=lead), "bias": jnp.sum(dy, axis=lead)}
-        g = dy * _per_feature(params["scale"], dy.ndim)
+        dparams = {"scale": cast(jnp.sum(dy * xhat, axis=lead), params["scale"].dtype),
+                   "bias": cast(jnp.sum(dy, axis=lead), params["bias"].dtype)}
+        g = dy * _per_feature(scale, dy.ndim)
         dx = rstd * (g - jnp.mean(g, axis=-1, keepdims=True)
                      - xhat * jnp.mean(g * xhat, axis=-1, keepdims=True))
-        return dparams, dx
+        return dparams, cast(dx, residuals.x_dtype)
 
-    return Layer(init, forward, backward, name="layer_norm")
+    return Layer(init, forward, backward, name=where)
 
 
 # ------------------------------------------------------------------------- batch norm
@@ -176,14 +229,16 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype=None) -> Layer
         raise ValueError(f"batch_norm: momentum must be a number in [0, 1], got "
                          f"{momentum!r}")
     momentum = float(momentum)
-    where = "batch_norm()"
+    dtype = check_float_dtype(dtype, "dtype", "batch_norm")
+    where = _name("batch_norm", {"momentum": 0.9, "eps": 1e-5},
+                  {"momentum": momentum, "eps": eps}, dtype)
     layout = "(batch, ..., features)"
 
     def init(key, input_shape):
-        del key
-        return _features_params(input_shape, where, dtype)
+        return _features_params(key, input_shape, where, dtype)
 
     def init_state(params):
+        _check_params(params, where)
         scale = params["scale"]
         return {"mean": jnp.zeros(scale.shape, scale.dtype),
                 "var": jnp.ones(scale.shape, scale.dtype)}
@@ -191,16 +246,18 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype=None) -> Layer
     def _batch_forward(params, x):
         """Normalizes with the batch statistics: ``(y, residuals, mean, var)``, the
         mean and biased variance as ``(features,)``."""
-        x = _check_x(x, params, where, 2, layout)
+        x, ct = _check_x(x, params, where, 2, layout)
+        x_dtype, x = x.dtype, cast(x, ct)
         axes = tuple(range(x.ndim - 1))
         mean = jnp.mean(x, axis=axes, keepdims=True)
         centered = x - mean
         var = jnp.mean(centered * centered, axis=axes, keepdims=True)
         rstd = jax.lax.rsqrt(var + eps)
         xhat = centered * rstd
-        y = xhat * _per_feature(params["scale"], x.ndim) + _per_feature(params["bias"],
-                                                                        x.ndim)
-        return y, NormResiduals(xhat, rstd), mean.reshape(-1), var.reshape(-1)
+        y = xhat * _per_feature(cast(params["scale"], ct), x.ndim) + _per_feature(
+            cast(params["bias"], ct), x.ndim)
+        return (y, BatchNormResiduals(xhat, rstd, x_dtype, where), mean.reshape(-1),
+                var.reshape(-1))
 
     def forward(params, x):
         y, residuals, _, _ = _batch_forward(params, x)
@@ -240,13 +297,14 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype=None) -> Layer
                 "var": (momentum * old_var + (1 - momentum) * unbiased).astype(old_var.dtype),
             }
             return y, residuals, new_state
-        x = _check_x(x, params, where, 2, layout)
+        x, ct = _check_x(x, params, where, 2, layout)
         _check_state(state, x.shape[-1], "inference mode (train=False)")
-        rstd = _per_feature(jax.lax.rsqrt(state["var"].astype(x.dtype) + eps), x.ndim)
-        xhat = (x - _per_feature(state["mean"].astype(x.dtype), x.ndim)) * rstd
-        y = xhat * _per_feature(params["scale"], x.ndim) + _per_feature(params["bias"],
-                                                                        x.ndim)
-        return y, BatchNormInferenceResiduals(xhat, rstd), state
+        x_dtype, x = x.dtype, cast(x, ct)
+        rstd = _per_feature(jax.lax.rsqrt(state["var"].astype(ct) + eps), x.ndim)
+        xhat = (x - _per_feature(state["mean"].astype(ct), x.ndim)) * rstd
+        y = xhat * _per_feature(cast(params["scale"], ct), x.ndim) + _per_feature(
+            cast(params["bias"], ct), x.ndim)
+        return y, BatchNormInferenceResiduals(xhat, rstd, x_dtype, where), state
 
     def backward(params, residuals, dy):
         """Sums over every axis but the last (``n`` values per feature):
@@ -261,18 +319,23 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype=None) -> Layer
 
         Inference mode (running statistics, constants): ``dx = dy * scale * rstd``.
         """
-        xhat, rstd = residuals
+        inference = isinstance(residuals, BatchNormInferenceResiduals)
+        check_residuals(residuals, BatchNormInferenceResiduals if inference
+                        else BatchNormResiduals, where)
+        dy, scale, xhat, rstd = _check_backward(params, residuals, dy, where)
         axes = tuple(range(dy.ndim - 1))
         dbias = jnp.sum(dy, axis=axes)
         dscale = jnp.sum(dy * xhat, axis=axes)
-        scale = _per_feature(params["scale"], dy.ndim)
-        if isinstance(residuals, BatchNormInferenceResiduals):
+        scale = _per_feature(scale, dy.ndim)
+        if inference:
             dx = dy * scale * rstd
         else:
             n = math.prod(dy.shape[:-1])
             dx = scale * rstd * (dy - _per_feature(dbias, dy.ndim) / n
                                  - xhat * _per_feature(dscale, dy.ndim) / n)
-        return {"scale": dscale, "bias": dbias}, dx
+        dparams = {"scale": cast(dscale, params["scale"].dtype),
+                   "bias": cast(dbias, params["bias"].dtype)}
+        return dparams, cast(dx, residuals.x_dtype)
 
-    return Layer(init, forward, backward, name="batch_norm", apply=apply,
+    return Layer(init, forward, backward, name=where, apply=apply,
                  init_state=init_state)

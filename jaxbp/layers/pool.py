@@ -75,15 +75,19 @@ def _reshape_windows(x, window, out):
     return xr.reshape(*xr.shape[:n + 2], math.prod(window))
 
 
+def _pool_name(kind, window, strides):
+    """The name that rebuilds a pool: ``max_pool2d(2)``, ``avg_pool1d(3, stride=2)``."""
+    def as_text(t):  # an int when every axis agrees, as the constructor accepts
+        return str(t[0]) if len(set(t)) == 1 else str(t)
+    return f"{kind}({as_text(window)}" + ("" if strides == window else
+                                          f", stride={as_text(strides)}") + ")"
+
+
 def _pool(n, window, stride):
     kind = f"max_pool{n}d"
     window = check_int_tuple(window, n, "window", kind)
     strides = window if stride is None else check_int_tuple(stride, n, "stride", kind)
-
-    def as_text(t):  # an int when every axis agrees, as the constructor accepts
-        return str(t[0]) if len(set(t)) == 1 else str(t)
-    where = f"{kind}({as_text(window)}" + ("" if strides == window else
-                                           f", stride={as_text(strides)}") + ")"
+    where = _pool_name(kind, window, strides)
     layout = "(batch, length, channels)" if n == 1 else "(batch, height, width, channels)"
     disjoint = strides == window
 
@@ -182,15 +186,21 @@ def max_pool2d(window, stride=None) -> Layer:
 # --------------------------------------------------------------------------- average
 
 
+@static_layer_field
 class AvgPoolResiduals(NamedTuple):
-    x: jax.Array  # the input; only its static shape is used by backward (jit drops it)
+    x: jax.Array  # the input; only its static shape and dtype are used (jit drops it)
+    layer: str    # static: the name of the pool that made them (window, stride)
+
+
+class GlobalAvgPoolResiduals(NamedTuple):
+    x: jax.Array  # the input; only its static shape and dtype are used (jit drops it)
 
 
 def _avg_pool(n, window, stride):
     kind = f"avg_pool{n}d"
     window = check_int_tuple(window, n, "window", kind)
     strides = window if stride is None else check_int_tuple(stride, n, "stride", kind)
-    where = f"{kind}({window if n > 1 else window[0]})"
+    where = _pool_name(kind, window, strides)
     layout = "(batch, length, channels)" if n == 1 else "(batch, height, width, channels)"
     size = math.prod(window)
 
@@ -198,7 +208,7 @@ def _avg_pool(n, window, stride):
         return tuple((s_in - k) // s + 1 for s_in, k, s in zip(in_sizes, window, strides))
 
     def init(key, input_shape):
-        del key
+        check_key(key, where)
         shape = check_input_shape(input_shape, n + 1, where)
         if any(s_in < k for s_in, k in zip(shape[:n], window)):
             raise ValueError(f"{where}: the window {shape_str(window)} is larger than the "
@@ -206,7 +216,7 @@ def _avg_pool(n, window, stride):
         return (), (*out_sizes(shape[:n]), shape[n])
 
     def forward(params, x):
-        del params
+        check_no_params(params, where)
         x = check_array(x, "x", where)
         check_rank(x, n + 2, "x", where, layout)
         if any(s_in < k for s_in, k in zip(x.shape[1:1 + n], window)):
@@ -216,17 +226,19 @@ def _avg_pool(n, window, stride):
         # as reduce_window_sum, which jax.vjp can differentiate (the tests compare).
         total = lax.reduce_window(x, 0.0, lax.add, (1, *window, 1),
                                   (1, *strides, 1), "VALID")
-        return total / size, AvgPoolResiduals(x)
+        return total / size, AvgPoolResiduals(x, where)
 
     def backward(params, residuals, dy):
         """``dx[i] = sum over the windows holding i of dy[window] / prod(window)``: every
         entry of a window had weight ``1 / prod(window)`` in its mean. Entries in no
         window (the floor's leftover rows/columns) get 0."""
-        del params
+        check_residuals(residuals, AvgPoolResiduals, where)
+        check_no_params(params, where)
         x = residuals.x
-        share = dy / size
-        out = dy.shape[1:1 + n]
         in_sizes = x.shape[1:1 + n]
+        out = out_sizes(in_sizes)
+        dy = check_dy(dy, (x.shape[0], *out, x.shape[-1]), where)
+        share = dy / size
         if strides == window:
             # Each entry is in exactly one window: repeat each share over its window.
             expanded = [x.shape[0]]
@@ -237,7 +249,8 @@ def _avg_pool(n, window, stride):
                 x.shape[0], *(d for q in out for d in (q, 1)), x.shape[-1]), expanded)
             dx = dx.reshape(x.shape[0], *(q * k for q, k in zip(out, window)), x.shape[-1])
             tail = [(0, s_in - q * k, 0) for s_in, q, k in zip(in_sizes, out, window)]
-            return (), lax.pad(dx, jnp.zeros((), dy.dtype), [(0, 0, 0), *tail, (0, 0, 0)])
+            dx = lax.pad(dx, jnp.zeros((), dy.dtype), [(0, 0, 0), *tail, (0, 0, 0)])
+            return (), cast(dx, x.dtype)
         # Overlapping or gapped windows: one strided placement of the shares per window
         # offset (interior padding puts them stride apart), summed.
         dx = jnp.zeros(x.shape, dy.dtype)
@@ -247,7 +260,7 @@ def _avg_pool(n, window, stride):
                 config.append((o, s_in - (o + (q - 1) * s + 1), s - 1))
             config.append((0, 0, 0))
             dx = dx + lax.pad(share, jnp.zeros((), dy.dtype), config)
-        return (), dx
+        return (), cast(dx, x.dtype)
 
     return Layer(init, forward, backward, name=where)
 
@@ -291,7 +304,7 @@ def global_avg_pool() -> Layer:
     where = "global_avg_pool()"
 
     def init(key, input_shape):
-        del key
+        check_key(key, where)
         shape = check_input_shape(input_shape, None, where)
         if len(shape) < 2:
             raise ValueError(f"{where}: input_shape must be (*spatial, channels) with at "
@@ -300,20 +313,22 @@ def global_avg_pool() -> Layer:
         return (), (shape[-1],)
 
     def forward(params, x):
-        del params
+        check_no_params(params, where)
         x = check_array(x, "x", where)
         if x.ndim < 3:
             raise ValueError(f"{where}: x must have rank at least 3 (batch, *spatial, "
                              f"channels), got shape {shape_str(x.shape)} (rank {x.ndim})")
-        return jnp.mean(x, axis=tuple(range(1, x.ndim - 1))), AvgPoolResiduals(x)
+        return jnp.mean(x, axis=tuple(range(1, x.ndim - 1))), GlobalAvgPoolResiduals(x)
 
     def backward(params, residuals, dy):
         """``dx[b, ..., c] = dy[b, c] / S`` at every one of the ``S`` spatial positions."""
-        del params
+        check_residuals(residuals, GlobalAvgPoolResiduals, where)
+        check_no_params(params, where)
         shape = residuals.x.shape
+        dy = check_dy(dy, (shape[0], shape[-1]), where)
         count = math.prod(shape[1:-1])
         dx = jnp.broadcast_to((dy / count).reshape(shape[0], *(1,) * (len(shape) - 2),
                                                    shape[-1]), shape)
-        return (), dx
+        return (), cast(dx, residuals.x.dtype)
 
-    return Layer(init, forward, backward, name="global_avg_pool")
+    return Layer(init, forward, backward, name=where)

@@ -28,24 +28,51 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxbp._checks import (cast, cast_like, check_dy, check_float_dtype, check_key,
+                           check_params, check_residuals, compute_dtype,
+                           static_layer_field)
 from jaxbp._core import (Layer, as_dtype, check_array, check_input_shape,
                          check_positive_int, check_rank, shape_str)
 
 
-def _check_input(x, params, where, gates):
+def _check_params(params, features, gates, where, n_in=None):
+    """``{"wx": (in, gates * h), "wh": (h, gates * h), "b": (gates * h,)}``;
+    ``n_in=None`` leaves the input width open (forward reads it from x)."""
+    g = "" if gates == 1 else f"{gates} * "
+    width = gates * features
+    check_params(params, {"wx": (n_in, width), "wh": (features, width), "b": (width,)},
+                 where, {"wx": ("in", f"{g}features"), "wh": ("features", f"{g}features"),
+                         "b": (f"{g}features",)})
+
+
+def _check_input(x, params, features, gates, where):
+    """Checks ``params`` and ``x``; returns ``x``, the params and ``x`` in the dtype to
+    compute in (``x``'s promoted with the params')."""
+    _check_params(params, features, gates, where)
     x = check_array(x, "x", where)
     check_rank(x, 3, "x", where, "(batch, time, in)")
-    wx, wh = params["wx"], params["wh"]
-    hidden = wh.shape[0]
-    if wx.shape[0] != x.shape[-1] or wx.shape[1] != gates * hidden:
+    wx = params["wx"]
+    if wx.shape[0] != x.shape[-1]:
         raise ValueError(f"{where}: params['wx'] must have shape "
-                         f"{shape_str((x.shape[-1], gates * hidden))} for x of shape "
-                         f"{shape_str(x.shape)} and params['wh'] of shape "
-                         f"{shape_str(wh.shape)}, got {shape_str(wx.shape)}")
-    return x
+                         f"{shape_str((x.shape[-1], gates * features))} for x of shape "
+                         f"{shape_str(x.shape)}, got {shape_str(wx.shape)}")
+    ct = compute_dtype(x, params)
+    return x, jax.tree.map(lambda a: cast(a, ct), params), cast(x, ct)
+
+
+def _check_backward(params, residuals, dy, kind, features, gates, where):
+    """Checks the residuals, ``params`` and ``dy``; returns the params and ``dy`` in the
+    dtype to compute in (the forward's promoted with ``dy``'s)."""
+    check_residuals(residuals, kind, where)
+    x = residuals.x
+    _check_params(params, features, gates, where, x.shape[-1])
+    dy = check_dy(dy, (*x.shape[:2], features), where)
+    ct = jnp.result_type(compute_dtype(x, params), dy)
+    return jax.tree.map(lambda a: cast(a, ct), params), cast(dy, ct)
 
 
 def _init(key, input_shape, features, gates, dtype, where):
+    check_key(key, where)
     time, n_in = check_input_shape(input_shape, 2, where)
     dt = as_dtype(dtype)
     # PyTorch's initialisation: uniform in +-1/sqrt(h) for every weight and the bias.
@@ -75,15 +102,16 @@ def _weight_grads(params, x, h_prev, da):
     """The sums over time, as one matmul each over all ``time * batch`` rows.
 
     Args:
+      params: in the dtype computed in (``da``'s).
       x: ``(batch, time, in)``; ``h_prev``: ``(time, batch, h)`` the state each step
         started from; ``da``: ``(time, batch, gates * h)`` the pre-activation gradients.
 
     Returns:
-      ``(dparams, dx)`` with ``dx`` ``(batch, time, in)``.
+      ``(dparams, dx)`` with ``dx`` ``(batch, time, in)``, in ``da``'s dtype.
     """
     time, batch, width = da.shape
     rows = da.reshape(time * batch, width)
-    x_rows = _time_major(x).reshape(time * batch, x.shape[-1])
+    x_rows = _time_major(cast(x, da.dtype)).reshape(time * batch, x.shape[-1])
     dparams = {"wx": x_rows.T @ rows,
                "wh": h_prev.reshape(time * batch, -1).T @ rows,
                "b": jnp.sum(rows, axis=0)}
@@ -99,9 +127,11 @@ def _previous_states(states):
 # --------------------------------------------------------------------------- RNN
 
 
+@static_layer_field
 class RNNResiduals(NamedTuple):
-    x: jax.Array  # (batch, time, in) the input, for dWx and dx
+    x: jax.Array  # (batch, time, in) the input, for dWx (in its own dtype, that of dx)
     h: jax.Array  # (time, batch, h) every hidden state h_1..h_T (time-major)
+    layer: str    # static: the name of the layer that made them
 
 
 def rnn(features: int, *, dtype=None) -> Layer:
@@ -118,13 +148,15 @@ def rnn(features: int, *, dtype=None) -> Layer:
       ``b = bias_ih_l0 + bias_hh_l0``).
     """
     features = check_positive_int(features, "features", "rnn")
-    where = f"rnn({features})"
+    dtype = check_float_dtype(dtype, "dtype", "rnn")
+    where = f"rnn({features}" + ("" if dtype is None else f", dtype='{dtype}'") + ")"
 
     def init(key, input_shape):
         return _init(key, input_shape, features, 1, dtype, where)
 
     def forward(params, x):
-        x = _check_input(x, params, where, 1)
+        # The dtype rule (jaxbp._checks): x's dtype promoted with the params'.
+        x_in, params, x = _check_input(x, params, features, 1, where)
         xw = _input_projection(params, x)
         wh = params["wh"]
 
@@ -134,7 +166,7 @@ def rnn(features: int, *, dtype=None) -> Layer:
 
         h0 = jnp.zeros((x.shape[0], wh.shape[0]), xw.dtype)
         _, hs = lax.scan(step, h0, xw)
-        return _time_major(hs), RNNResiduals(x, hs)
+        return _time_major(hs), RNNResiduals(x_in, hs, where)
 
     def backward(params, residuals, dy):
         """Backpropagation through time, ``t = T .. 1`` (a reverse ``lax.scan``)::
@@ -146,8 +178,10 @@ def rnn(features: int, *, dtype=None) -> Layer:
         then ``dWh = sum_t h_{t-1}^T da_t``, ``dWx = sum_t x_t^T da_t``,
         ``db = sum_t da_t``, ``dx_t = da_t Wx^T`` (matmuls outside the loop).
         """
-        x, hs = residuals
-        wh_t = params["wh"].T
+        ct_params, dy = _check_backward(params, residuals, dy, RNNResiduals, features, 1,
+                                        where)
+        x, hs = residuals.x, cast(residuals.h, dy.dtype)
+        wh_t = ct_params["wh"].T
 
         def step(dh, inputs):
             dy_t, h_t = inputs
@@ -156,7 +190,8 @@ def rnn(features: int, *, dtype=None) -> Layer:
 
         dh0 = jnp.zeros(hs.shape[1:], hs.dtype)
         _, da = lax.scan(step, dh0, (_time_major(dy), hs), reverse=True)
-        return _weight_grads(params, x, _previous_states(hs), da)
+        dparams, dx = _weight_grads(ct_params, x, _previous_states(hs), da)
+        return cast_like(dparams, params), cast(dx, x.dtype)
 
     return Layer(init, forward, backward, name=where)
 
@@ -164,11 +199,13 @@ def rnn(features: int, *, dtype=None) -> Layer:
 # --------------------------------------------------------------------------- LSTM
 
 
+@static_layer_field
 class LSTMResiduals(NamedTuple):
-    x: jax.Array      # (batch, time, in) the input
+    x: jax.Array      # (batch, time, in) the input (in its own dtype, that of dx)
     h: jax.Array      # (time, batch, h) hidden states h_1..h_T
     c: jax.Array      # (time, batch, h) cell states c_1..c_T
     gates: jax.Array  # (time, batch, 4h) activated gates [i | f | g | o]
+    layer: str        # static: the name of the layer that made them
 
 
 def _split4(a):
@@ -198,13 +235,15 @@ def lstm(features: int, *, dtype=None) -> Layer:
     matmul per step, and the input projection of every step one matmul before the scan.
     """
     features = check_positive_int(features, "features", "lstm")
-    where = f"lstm({features})"
+    dtype = check_float_dtype(dtype, "dtype", "lstm")
+    where = f"lstm({features}" + ("" if dtype is None else f", dtype='{dtype}'") + ")"
 
     def init(key, input_shape):
         return _init(key, input_shape, features, 4, dtype, where)
 
     def forward(params, x):
-        x = _check_input(x, params, where, 4)
+        # The dtype rule (jaxbp._checks): x's dtype promoted with the params'.
+        x_in, params, x = _check_input(x, params, features, 4, where)
         xw = _input_projection(params, x)
         wh = params["wh"]
 
@@ -219,7 +258,7 @@ def lstm(features: int, *, dtype=None) -> Layer:
 
         zeros = jnp.zeros((x.shape[0], wh.shape[0]), xw.dtype)
         _, (hs, cs, gates) = lax.scan(step, (zeros, zeros), xw)
-        return _time_major(hs), LSTMResiduals(x, hs, cs, gates)
+        return _time_major(hs), LSTMResiduals(x_in, hs, cs, gates, where)
 
     def backward(params, residuals, dy):
         """Backpropagation through time, ``t = T .. 1`` (a reverse ``lax.scan``), carrying
@@ -236,8 +275,11 @@ def lstm(features: int, *, dtype=None) -> Layer:
         then ``dWh = sum_t h_{t-1}^T dz_t``, ``dWx = sum_t x_t^T dz_t``,
         ``db = sum_t dz_t``, ``dx_t = dz_t Wx^T`` (matmuls outside the loop).
         """
-        x, hs, cs, gates = residuals
-        wh_t = params["wh"].T
+        ct_params, dy = _check_backward(params, residuals, dy, LSTMResiduals, features, 4,
+                                        where)
+        x = residuals.x
+        hs, cs, gates = (cast(a, dy.dtype) for a in residuals[1:4])
+        wh_t = ct_params["wh"].T
         c_prev = _previous_states(cs)
 
         def step(carry, inputs):
@@ -255,6 +297,7 @@ def lstm(features: int, *, dtype=None) -> Layer:
         zeros = jnp.zeros(hs.shape[1:], hs.dtype)
         _, dz = lax.scan(step, (zeros, zeros), (_time_major(dy), cs, c_prev, gates),
                          reverse=True)
-        return _weight_grads(params, x, _previous_states(hs), dz)
+        dparams, dx = _weight_grads(ct_params, x, _previous_states(hs), dz)
+        return cast_like(dparams, params), cast(dx, x.dtype)
 
     return Layer(init, forward, backward, name=where)
