@@ -14,10 +14,14 @@ dtype, ``dx`` in ``x``'s), as JAX's autodiff does. A loss computes in ``pred``'s
 (the target is data, cast to it) and returns ``dpred`` in ``pred``'s dtype.
 
 **Residuals.** Each layer kind has its own residual ``NamedTuple`` type; those of a
-layer with a configuration (dense, convolutions, pools) carry, in a field named
-``layer``, the name of the layer that made them (``conv2d(8, 3, stride=1,
-padding='SAME')``). That field is static pytree data, not an array leaf, so residuals
-pass through ``jit``, ``vmap``, ``custom_vjp`` and ``scan`` unchanged.
+layer with a configuration (dense, convolutions, pools, normalizations, dropout, the
+sequence layers, ``residual``) carry, in a field named ``layer``, the name of the layer
+that made them (``conv2d(8, 3, stride=1, padding='SAME')``). A layer that keeps no
+array of its input (dropout, ``position_embedding``, ``residual``) or keeps it only in
+the dtype it computed in (the normalizations) also carries the input's shape and/or
+dtype, for ``dy``'s check and ``dx``'s dtype. Those fields are static pytree data, not
+array leaves, so residuals pass through ``jit``, ``vmap``, ``custom_vjp`` and ``scan``
+unchanged.
 """
 
 from __future__ import annotations

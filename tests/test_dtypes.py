@@ -33,11 +33,28 @@ PARAM_LAYERS = [
     (jaxbp.conv1d(2, 3, stride=2, padding="SAME"), (7, 2)),
     (jaxbp.conv2d(2, 2), (4, 4, 1)),
     (jaxbp.conv2d(3, 3, padding=1), (5, 5, 4)),
+    # The layers beyond the documents.
+    (jaxbp.layer_norm(), (3,)),
+    (jaxbp.batch_norm(), (2, 3)),
+    (jaxbp.bind(jaxbp.batch_norm(), train=False,
+                state={"mean": jnp.zeros(3, jnp.float32), "var": jnp.ones(3, jnp.float32)}),
+     (3,)),
+    (jaxbp.causal_self_attention(2), (3, 4)),
+    (jaxbp.rnn(3), (2, 2)),
+    (jaxbp.lstm(2), (2, 3)),
+    (jaxbp.position_embedding(4), (3, 2)),
+    (jaxbp.residual(jaxbp.dense(3), jaxbp.relu()), (3,)),
 ]
 PARAMLESS_LAYERS = [
     (jaxbp.relu(), (3,)), (jaxbp.sigmoid(), (3,)), (jaxbp.tanh(), (3,)),
     (jaxbp.softmax(), (3,)), (jaxbp.flatten(), (2, 3)),
     (jaxbp.max_pool1d(2), (4, 2)), (jaxbp.max_pool2d(2, stride=1), (3, 3, 1)),
+    # The layers beyond the documents.
+    (jaxbp.gelu(), (3,)), (jaxbp.leaky_relu(), (3,)),
+    (jaxbp.dropout(0.5), (3,)),
+    (jaxbp.bind(jaxbp.dropout(0.5), key=jax.random.key(0), train=True), (3,)),
+    (jaxbp.avg_pool1d(2), (4, 2)), (jaxbp.avg_pool2d(2, stride=1), (3, 3, 1)),
+    (jaxbp.global_avg_pool(), (2, 2, 1)),
 ]
 
 
@@ -91,8 +108,27 @@ def test_layers_without_params_keep_the_input_dtype(layer, shape):
             _assert_rule(layer, (), _structs(layer, shape, x_dt, x_dt)[1], jnp.float64)
 
 
-@pytest.mark.parametrize("layer, shape", [PARAM_LAYERS[0], PARAM_LAYERS[4]],
-                         ids=["dense", "conv2d convolution"])
+def test_embedding_computes_in_the_tables_dtype():
+    """Integer ids: the output and the table's gradient in the table's dtype, no dx."""
+    layer = jaxbp.embedding(5, 3)
+    ids = jax.ShapeDtypeStruct((2, 4), jnp.int32)
+
+    def run(params, ids, dy_dtype):
+        y, residuals = layer.forward(params, ids)
+        grads, dx = layer.backward(params, residuals, jnp.ones(y.shape, dy_dtype))
+        _, vjp = jax.vjp(lambda p: layer.forward(p, ids)[0], params)
+        return y, grads, dx, vjp(jnp.ones(y.shape, y.dtype))[0]
+
+    for p_dt, dy_dt in itertools.product(HALF, HALF):
+        params = {"w": jax.ShapeDtypeStruct((5, 3), p_dt)}
+        y, grads, dx, ref = jax.eval_shape(lambda p, i: run(p, i, dy_dt), params, ids)
+        assert y.dtype == grads["w"].dtype == ref["w"].dtype == p_dt, (p_dt, dy_dt)
+        assert dx is None
+
+
+@pytest.mark.parametrize("layer, shape", [PARAM_LAYERS[0], PARAM_LAYERS[4],
+                                          PARAM_LAYERS[5], PARAM_LAYERS[8]],
+                         ids=["dense", "conv2d convolution", "layer_norm", "attention"])
 @pytest.mark.parametrize("x_dt, p_dt", [(jnp.float32, jnp.bfloat16),
                                         (jnp.float16, jnp.bfloat16)])
 def test_mixed_dtypes_in_numbers(layer, shape, x_dt, p_dt):

@@ -91,7 +91,8 @@ REBUILT = [  # (layer, the name that rebuilds it): defaults left out, as dense's
     (jaxbp.rnn(8), "rnn(8)"),
     (jaxbp.lstm(8, dtype=jnp.bfloat16), "lstm(8, dtype='bfloat16')"),
     (jaxbp.position_embedding(16), "position_embedding(16)"),
-    (jaxbp.residual(jaxbp.layer_norm(), jaxbp.dense(4)), "residual(layer_norm(), dense(4))"),
+    (jaxbp.residual(jaxbp.layer_norm(), jaxbp.dense(4)),
+     "residual(layer_norm(), dense(4))"),
 ]
 
 
@@ -152,7 +153,8 @@ def test_init_checks_the_key(kind):
     ("avg_pool1d", (4,), "avg_pool1d(2): input_shape must have 2 entries"),
     ("avg_pool2d", (1, 3, 1), "avg_pool2d(2, stride=1): the window (2, 2) is larger than "
                               "the input (1, 3)"),
-    ("global_avg_pool", (3,), "global_avg_pool(): input_shape must be (*spatial, channels)"),
+    ("global_avg_pool", (3,), "global_avg_pool(): input_shape must be (*spatial, "
+                              "channels)"),
     ("causal_self_attention", (3, 5), "causal_self_attention(2): the features must be "
                                       "divisible by heads = 2, got input_shape (3, 5)"),
     ("rnn", (3,), "rnn(3): input_shape must have 2 entries (without the batch axis), got "
@@ -257,7 +259,8 @@ PARAMS_CASES = [
      ("embedding(7, 3): params must be {'w': (7, 3)}, got the keys ['W']: params['w'] is "
       "missing; params['W'] is not one of its parameters",)),
     ("embedding", lambda p: p["w"],
-     ("embedding(7, 3): params must be a dict {'w': (7, 3)}, got an array of shape (7, 3)",)),
+     ("embedding(7, 3): params must be a dict {'w': (7, 3)}, got an array of shape "
+      "(7, 3)",)),
     ("causal_self_attention", lambda p: _without(p, "proj", "b"),
      ("causal_self_attention(2): params['proj'] must be {'w': (F, F), 'b': (F,)}, got the "
       "keys ['w']: params['proj']['b'] is missing",)),
@@ -396,7 +399,8 @@ def test_embedding_refuses_another_layers_residuals():
     layer, params, x, y = setup("embedding")
     other = jaxbp.embedding(9, 3)
     other_params, _ = init_shapes(other, (4,))
-    with raises(ValueError, "embedding(7, 3): residuals come from embedding(9, 3)'s forward"):
+    with raises(ValueError, "embedding(7, 3): residuals come from embedding(9, 3)'s "
+                            "forward"):
         backward_of(layer, params, x, y, source=other, source_params=other_params)
 
 
@@ -461,7 +465,8 @@ def test_embedding_takes_integer_ids_only():
 def test_embedding_refuses_a_torch_tensor():
     torch = pytest.importorskip("torch")
     layer = jaxbp.embedding(7, 3)
-    with raises(TypeError, "embedding(7, 3): x must be a JAX or NumPy array of integer ids, "
+    with raises(TypeError, "embedding(7, 3): x must be a JAX or NumPy array of integer "
+                           "ids, "
                            "got torch.Tensor"):
         layer.forward({"w": jnp.zeros((7, 3), F32)}, torch.zeros((2, 4), dtype=torch.int64))
 

@@ -34,8 +34,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxbp._checks import (cast, cast_like, check_dy, check_float_dtype, check_key, check_params,
-                           check_residuals, compute_dtype, static_layer_field)
+from jaxbp._checks import (cast, cast_like, check_dy, check_float_dtype, check_key,
+                           check_params, check_residuals, compute_dtype,
+                           static_layer_field)
 from jaxbp._core import (Layer, as_dtype, check_array, check_input_shape,
                          check_positive_int, check_rank, shape_str)
 
