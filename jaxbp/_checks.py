@@ -260,6 +260,11 @@ def cast(a, dtype):
     return a if a.dtype == dtype else a.astype(dtype)
 
 
+def cast_like(grads, primals):
+    """Each gradient in the dtype of its primal (a pytree of the same structure)."""
+    return jax.tree.map(lambda g, p: cast(g, p.dtype), grads, primals)
+
+
 @contextlib.contextmanager
 def inside(prefix: str):
     """Prefixes a ``ValueError``/``TypeError`` raised inside with ``prefix``, so that an
