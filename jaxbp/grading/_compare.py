@@ -51,8 +51,8 @@ def as_array(leaf):
         a = np.asarray(leaf)
     except Exception:  # noqa: BLE001 - anything the learner returned
         return None
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number)
-                                 or a.dtype == np.bool_):
+    if a.dtype == object or np.iscomplexobj(a) or not (np.issubdtype(a.dtype, np.number)
+                                                       or a.dtype == np.bool_):
         return None
     return a.astype(np.float64)
 
@@ -173,6 +173,8 @@ def _listless(tree):
 
 
 def describe(value) -> str:
+    if hasattr(value, "what") and type(value).__name__ == "Opaque":
+        return value.what
     if value is None:
         return "None"
     if isinstance(value, (tuple, list)):
