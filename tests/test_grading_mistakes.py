@@ -275,11 +275,13 @@ def sigmoid_backward(y, dy):
     f = getattr(jax, name)
     return f(lambda t: t * 1.0, y)[1](dy)[0]
 """
-    result = grade(tmp_path, "sigmoid_backward", source)
+    scanned = grade(tmp_path, "sigmoid_backward", source)  # getattr with a computed name
+    assert scanned.status == "refused" and "uses getattr()" in scanned.feedback
+    result = grade(tmp_path, "sigmoid_backward", source, scan=False)  # the run-time lock
     assert result.status == "refused"
     assert "called jax.vjp at run time" in result.feedback
     import jax
-    assert jax.vjp.__module__.startswith("jax")  # the guard put the real one back
+    assert jax.vjp.__module__.startswith("jax")  # this process's jax is untouched
 
 
 def test_an_infinite_loop_is_stopped_and_reported(tmp_path):

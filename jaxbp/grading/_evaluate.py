@@ -62,6 +62,7 @@ class ExerciseResult:
     exercise: Exercise
     checks: list[CheckResult]
     seconds: float = 0.0  # the wall time this exercise took to grade
+    landlock: int = 0     # the Landlock ABI that confined the learner's code (0: none)
 
     @property
     def name(self) -> str:
@@ -141,7 +142,7 @@ def evaluate(impl: Impl, exercise: Exercise | str,
     except _Stop as stop:
         checks = [CheckResult(name, 0, pts, stop.status, stop.feedback)
                   for name, pts in exercise.checks]
-    return ExerciseResult(exercise, checks, time.perf_counter() - start)
+    return ExerciseResult(exercise, checks, time.perf_counter() - start, grader.landlock)
 
 
 def _prepare(exercise: Exercise, documents: bool = True):
@@ -187,6 +188,7 @@ class _Grader:
         self.where = impl.display(self.path)
         self.jit_failure = None  # the first error that only jax.jit raised
         self.mutated: dict[int, str] = {}
+        self.landlock = 0
 
     def _answers(self, calls, mutation_cases=()):
         """Runs the learner's function on every call in the worker: ``[output or
@@ -197,6 +199,7 @@ class _Grader:
                            self.ex.static_argnums, self.time_limit, scan=self.scan,
                            mutation_cases=tuple(mutation_cases))
         outcome = self.sandbox.run(job)
+        self.landlock = outcome.landlock
         if outcome.stop is not None:
             raise _Stop(*self._stopped(outcome.stop, len(calls)))
         if outcome.jit_error:

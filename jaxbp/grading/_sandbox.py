@@ -92,6 +92,7 @@ class Outcome:
     mutated: dict[int, str] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0  # wall time of the job
     cpu: float = 0.0      # CPU time of the child, as it reported it
+    landlock: int = 0     # the Landlock ABI that confined the child (0: none)
 
 
 # ----------------------------------------------------------------------- the site view
@@ -181,8 +182,10 @@ def copy_impl(src: Path, dest: Path) -> str | None:
 class Sandbox:
     """The grading worker, started on first use and restarted whenever it dies."""
 
-    def __init__(self, memory_limit: int | None = DEFAULT_MEMORY_LIMIT, keep: bool = False):
+    def __init__(self, memory_limit: int | None = DEFAULT_MEMORY_LIMIT, keep: bool = False,
+                 landlock: bool = True):
         self.memory_limit = memory_limit
+        self.landlock = landlock  # confine the child's filesystem where Linux can
         self.keep = keep  # keep each job's directory (for debugging the grader)
         self._tmp: Path | None = None
         self._proc: subprocess.Popen | None = None
@@ -316,7 +319,8 @@ class Sandbox:
                 "mutation_cases": list(job.mutation_cases),
                 "cpu_limit": int(3600 if limit is None else
                                  300 + 3 * limit * (len(cases) + 2)),
-                "memory_limit": self.memory_limit}
+                "memory_limit": self.memory_limit, "landlock": self.landlock,
+                "view": [str(self._tmp / "site")]}
         (d / "job.json").write_text(json.dumps(spec), encoding="utf-8")
         try:
             outcome = self._watch(job, d, len(cases))
@@ -495,6 +499,8 @@ class _Watch:
                 self.outcome.stop = m
         elif t == "jit":
             self.outcome.jit_error = m.get("error")
+        elif t == "landlock":
+            self.outcome.landlock = int(m.get("abi") or 0)
         elif t == "mutated":
             self.outcome.mutated[int(m["i"])] = str(m.get("where"))[:200]
         elif t == "done":

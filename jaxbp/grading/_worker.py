@@ -564,11 +564,35 @@ def disable_autodiff():
             if hasattr(module, name):
                 setattr(module, name, _refuser(f"jax.test_util.{name}"))
     jet.jet = _refuser("jax.experimental.jet.jet")
-    for table in ("primitive_jvps", "primitive_transposes", "primitive_linearizations",
-                  "reducing_transposes", "fancy_transposes"):
-        if isinstance(getattr(ad, table, None), dict):
-            getattr(ad, table).clear()
-    jet.jet_rules.clear()
+    for module, table in ((ad, "primitive_jvps"), (ad, "primitive_transposes"),
+                          (ad, "primitive_linearizations"), (ad, "reducing_transposes"),
+                          (ad, "fancy_transposes"), (jet, "jet_rules")):
+        if isinstance(getattr(module, table, None), dict):
+            getattr(module, table).clear()
+            setattr(module, table, _NoRules())
+
+
+class _NoRules(dict):
+    """A table of differentiation rules that stays empty: a module of JAX's executed
+    again (to register its rules afresh) fails, and every lookup finds nothing."""
+
+    def __setitem__(self, key, value):
+        raise AutodiffRefused("JAX's differentiation rules")
+
+    def __getitem__(self, key):
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        return default
+
+    def __contains__(self, key):
+        return False
+
+    def setdefault(self, key, default=None):
+        raise AutodiffRefused("JAX's differentiation rules")
+
+    def update(self, *args, **kwargs):
+        raise AutodiffRefused("JAX's differentiation rules")
 
 
 class Clock:
@@ -702,6 +726,100 @@ def _limits(job):
             pass
 
 
+# Landlock (Linux 5.13+): a process restricts its own access to the filesystem (and,
+# from its ABI 4, to TCP; from ABI 6, its signals to processes outside its domain).
+_FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1, 2, 4, 8
+_FS_TRUNCATE, _FS_IOCTL_DEV, _FS_REFER = 1 << 14, 1 << 15, 1 << 13
+_FILE_RIGHTS = _FS_EXECUTE | _FS_WRITE_FILE | _FS_READ_FILE | _FS_TRUNCATE | _FS_IOCTL_DEV
+
+
+def landlock(read: list[str], write: list[str]) -> int:
+    """Confines this process (and any it starts) to reading ``read`` and writing
+    ``write``; no TCP, and no signals to processes outside it where the kernel can.
+    Returns the kernel's Landlock ABI version, or 0 where Landlock is not available
+    (the other locks still hold)."""
+    import ctypes
+    import platform
+
+    if sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64",
+                                                              "AMD64", "arm64"):
+        return 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    abi = syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    if abi < 1:
+        return 0
+    handled = (1 << 13) - 1
+    handled |= _FS_REFER if abi >= 2 else 0
+    handled |= _FS_TRUNCATE if abi >= 3 else 0
+    handled |= _FS_IOCTL_DEV if abi >= 5 else 0
+    fields = [handled]
+    if abi >= 4:
+        fields.append(1 | 2)  # handled_access_net: bind and connect (no rule: none)
+    if abi >= 6:
+        fields.append(1 | 2)  # scoped: abstract unix sockets and signals
+    attr = struct.pack(f"={len(fields)}Q", *fields)
+    ruleset = syscall(444, ctypes.c_char_p(attr), ctypes.c_size_t(len(attr)),
+                      ctypes.c_uint32(0))
+    if ruleset < 0:
+        return 0
+    reading = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
+    try:
+        for paths, rights in ((read, reading), (write, handled)):
+            for path in dict.fromkeys(paths):
+                try:
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except OSError:
+                    continue
+                try:
+                    allowed = rights & handled
+                    if not os.path.isdir(path):
+                        allowed &= _FILE_RIGHTS
+                    rule = struct.pack("=Qi", allowed, fd)  # landlock_path_beneath_attr
+                    syscall(445, ctypes.c_int(ruleset), ctypes.c_int(1),
+                            ctypes.c_char_p(rule), ctypes.c_uint32(0))
+                finally:
+                    os.close(fd)
+        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+            return 0
+        if syscall(446, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+            return 0
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+def _readable(job) -> list[str]:
+    """What the child may read once confined: the standard library (not its
+    site-packages), JAX's packages, the learner's copy, the shared libraries already
+    loaded, and the system's /proc, /sys, /etc and /dev."""
+    out = []
+    for entry in sys.path:
+        if not entry or not os.path.exists(entry):
+            continue
+        if entry in job.get("view", ()):
+            for name in os.listdir(entry):
+                out.append(os.path.realpath(os.path.join(entry, name)))
+            out.append(entry)
+        elif os.path.isdir(entry):
+            for name in os.listdir(entry):
+                if name not in ("site-packages", "dist-packages"):
+                    out.append(os.path.join(entry, name))
+        else:
+            out.append(entry)
+    try:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as f:
+            for line in f:
+                path = line.split(None, 5)[-1].strip() if line.count(" ") >= 5 else ""
+                if path.startswith("/") and ".so" in os.path.basename(path):
+                    out.append(os.path.dirname(path))
+    except OSError:
+        pass
+    out += [job["impl"], "/proc", "/sys", "/etc", "/dev"]
+    return out
+
+
 def _close_doors():
     """Process control out of reach of the learner's code (the scan refuses the names;
     this is the second lock): no fork, exec, spawn, kill or exit from os."""
@@ -710,8 +828,12 @@ def _close_doors():
     def refused(name):
         def f(*args, **kwargs):
             del args, kwargs
-            raise PermissionError(f"os.{name} is not available in the grader's sandbox")
+            raise PermissionError(f"{name} is not available in the grader's sandbox")
         return f
+    import importlib
+
+    importlib.reload = refused("importlib.reload")  # re-running JAX's modules would
+    # register its differentiation rules again
     for name in ("fork", "forkpty", "system", "popen", "execv", "execve", "execl",
                  "execle", "execlp", "execlpe", "execvp", "execvpe", "spawnv", "spawnve",
                  "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnvp", "spawnvpe",
@@ -719,7 +841,7 @@ def _close_doors():
                  "setpgrp", "_exit", "abort", "register_at_fork", "chdir", "fchdir"):
         for module in (os, posix):
             if hasattr(module, name):
-                setattr(module, name, refused(name))
+                setattr(module, name, refused(f"os.{name}"))
 
 
 def _child(job, fd):
@@ -777,6 +899,8 @@ def _grade(job, emit):
         arrays = {k: z[k] for k in z.files}
     jax.devices()  # the backend starts here, before os's process functions are closed
     sys.path.insert(0, root)
+    abi = landlock(_readable(job), [os.getcwd(), os.devnull]) if job.get("landlock") else 0
+    emit({"t": "landlock", "abi": abi})
     _close_doors()
     path = os.path.join(root, job["module"])
     name = "_learner_" + job["module"][:-3]
