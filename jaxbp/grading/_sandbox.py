@@ -198,7 +198,7 @@ class Sandbox:
     # -- the worker process
 
     def _setup(self):
-        self._tmp = Path(tempfile.mkdtemp(prefix="jaxbp-grade-"))
+        self._tmp = Path(tempfile.mkdtemp(prefix="grading-sandbox-"))
         shutil.copyfile(WORKER_SOURCE, self._tmp / "worker.py")
         view = site_view(self._tmp / "site")
         (self._tmp / "config.json").write_text(

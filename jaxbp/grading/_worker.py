@@ -516,8 +516,9 @@ def _blocker(denied):
     class Blocked(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
             if name.split(".")[0] in denied:
-                raise ImportError(f"No module named {name!r} (the grader's sandbox holds "
-                                  f"only jax, numpy and the standard library)")
+                raise ModuleNotFoundError(f"No module named {name!r} (the grader's sandbox "
+                                          f"holds only jax, numpy and the standard library)",
+                                          name=name)
             return None
     return Blocked()
 
