@@ -15,8 +15,11 @@ import dataclasses
 import math
 import time
 
+import numpy as np
+
 from jaxbp.grading import _sandbox
-from jaxbp.grading._compare import LeafComparison, Mistake, StructureError, diagnose, match
+from jaxbp.grading._compare import (LeafComparison, Mistake, StructureError, diagnose,
+                                    diagnose_across, match)
 from jaxbp.grading._impl import Impl
 from jaxbp.grading._worker import Refusal
 from jaxbp.grading.registry import BY_NAME, EXERCISES
@@ -342,7 +345,8 @@ class _Grader:
     def _candidates(self, case, leaf_name):
         if case.candidates is None:
             return []
-        return case.candidates().get(leaf_name, [])
+        with np.errstate(all="ignore"):  # a mistake's answer may divide by zero (z = 50)
+            return case.candidates().get(leaf_name, [])
 
     def values(self, name, pts, output, outcomes, cases) -> CheckResult:
         for case, out in outcomes:
@@ -358,13 +362,27 @@ class _Grader:
             else:
                 first, text = bad[0], bad[0].entry_message()
             return _failed(name, pts, f"{text} ({where})", first,
-                           self._candidates(case, first.name), out)
+                           self._candidates(case, first.name), out,
+                           self._evidence(first.name, case, outcomes))
         for i, changed in sorted(self.mutated.items()):
             where = self._case_label(cases[i], cases)
             return CheckResult(name, 0, pts, "failed", f"{IN_PLACE.message}: after the "
                                f"call, {changed} was not what it had been ({where})",
                                IN_PLACE.key)
         return CheckResult(name, pts, pts, "passed")
+
+    def _evidence(self, leaf, case, outcomes):
+        """``(comparison, candidates)`` of ``leaf`` in every case from ``case`` on where it
+        is wrong (for a diagnosis that fits them all)."""
+        out, started = [], False
+        for c, compared in outcomes:
+            started = started or c is case
+            if not started or isinstance(compared, Exception):
+                continue
+            cmp = next((x for x in compared if x.name == leaf), None)
+            if cmp is not None and not cmp.approx:
+                out.append((cmp, self._candidates(c, leaf)))
+        return out
 
     def _walk_layers(self, case, out):
         """The first layer, in the order backward visits them, whose gradient disagrees."""
@@ -404,7 +422,8 @@ class _Grader:
             text = (f"{p.label}: the document's value is {p.value:.{p.decimals}f}{note}; "
                     f"your {entry} gives {value:.{p.decimals + 3}g} ({p.source}; on "
                     f"{doc.label})")
-            candidates = doc.candidates().get(p.leaf, []) if doc.candidates else []
+            with np.errstate(all="ignore"):
+                candidates = doc.candidates().get(p.leaf, []) if doc.candidates else []
             return _failed(name, pts, text, cmp, candidates, out)
         return CheckResult(name, pts, pts, "passed")
 
@@ -422,10 +441,11 @@ class _Grader:
         return CheckResult("jit", 1, 1, "passed")
 
 
-def _failed(name, pts, text, compared, candidates, out) -> CheckResult:
+def _failed(name, pts, text, compared, candidates, out, evidence=None) -> CheckResult:
     """A failed check: the diagnosed mistake (if the evidence names one) before ``text``,
-    then the comparison of every output, one line each."""
-    mistake = diagnose(compared, candidates)
+    then the comparison of every output, one line each. ``evidence``: the same output
+    in every case where it is wrong, for a diagnosis that fits them all."""
+    mistake = diagnose_across(evidence) if evidence else diagnose(compared, candidates)
     if mistake:
         text = f"{mistake.message}: {text}"
     table = "\n".join("  " + c.line(_width(out)) for c in out)

@@ -11,12 +11,16 @@ from jaxbp.grading.spec import (MISSING_DERIVATIVE, Case, DocCase, exercise, f64
                                  printed_record, shape_label, sigmoid_np, vjp_of, case_rng)
 
 
-def _activation_cases(name, forward, shapes, keep, extra):
+def _activation_cases(name, forward, shapes, keep, extra, kinks=False):
+    """Random cases; ``kinks``: some entries of x exactly 0 (a kink's derivative is a
+    stated rule: relu'(0) = 0, as jax.nn.relu), in every case."""
     rng = case_rng(name)
     cases = []
     for shape in shapes:
         x = nonzero(rng, shape, 0.2, 2.0)
         dy = nonzero(rng, shape)
+        if kinks:
+            x[0, 0] = x[-1, -1] = 0.0
         xj, dyj = f64(x), f64(dy)
         y = jax.jit(forward)(xj)
         (dx,) = vjp_of(forward, (xj,), dyj)
@@ -37,6 +41,10 @@ def _sigmoid_mistakes(x, y, dy):
             "unchanged; the chain rule multiplies it by the sigmoid's derivative"), dy),
         (mistake("missing-dy", "missing dy: you returned the sigmoid's derivative alone; the "
             "chain rule multiplies it by the upstream gradient dy"), y * (1 - y)),
+        (mistake("one-factor", "half the sigmoid's derivative: σ'(x) = y (1 - y) has two "
+                 "factors, and you used one"), dy * y),
+        (mistake("one-factor", "half the sigmoid's derivative: σ'(x) = y (1 - y) has two "
+                 "factors, and you used one"), dy * (1 - y)),
         (mistake("output-as-input", "you applied the sigmoid to y again: y is already the "
             "sigmoid's output, so the derivative is y (1 - y) itself"),
          dy * sigmoid_np(y) * (1 - sigmoid_np(y))),
@@ -71,6 +79,8 @@ def _tanh_cases():
             (mistake("missing-square", "tanh's derivative is 1 - y², not 1 - y"), dy * (1 - y)),
             (mistake("output-as-input", "you applied tanh to y again: y is already tanh's "
                 "output, so the derivative is 1 - y² itself"), dy * (1 - np.tanh(y) ** 2)),
+            (mistake("sigmoid-derivative", "that is the sigmoid's derivative, y (1 - y); "
+                     "tanh's is 1 - y²"), dy * y * (1 - y)),
         ]
     return _activation_cases("tanh_backward", jnp.tanh, [(1, 4), (3, 5), (5, 2)], "y", extra)
 
@@ -87,8 +97,14 @@ def _relu_cases():
                 "forward's input x (where x > 0)"), np.maximum(dy, 0.0)),
             (mistake("missing-dy", "missing dy: you returned relu's derivative (0 or 1) alone; "
                 "multiply it by dy"), (x > 0).astype(np.float64)),
+            (mistake("kink", "at the kink x = 0 the docstring's rule is relu'(0) = 0 (as "
+                     "jax.nn.relu): your mask passes dy where x is exactly 0 (use x > 0, "
+                     "not x >= 0)"), np.where(x >= 0, dy, 0.0)),
+            (mistake("times-x", "multiplied by x: relu's derivative is 0 or 1, not x"),
+             dy * np.maximum(x, 0.0)),
         ]
-    return _activation_cases("relu_backward", jax.nn.relu, [(1, 3), (3, 6), (4, 5)], "x", extra)
+    return _activation_cases("relu_backward", jax.nn.relu, [(1, 3), (3, 6), (4, 5)], "x",
+                             extra, kinks=True)
 
 
 def _softmax_mistakes(y, dy):
@@ -101,6 +117,10 @@ def _softmax_mistakes(y, dy):
          y * (dy - np.sum(dy * y, axis=0, keepdims=True))),
         (mistake("missing-dy", "missing dy: the vector-Jacobian product multiplies the "
             "Jacobian by dy"), y * (1 - y)),
+        (mistake("missing-y", "the outer factor is missing: dx_i = y_i (dy_i - Σ_j dy_j y_j)"),
+         dy - np.sum(dy * y, axis=-1, keepdims=True)),
+        (mistake("unweighted-sum", "the sum is Σ_j dy_j y_j, each dy_j weighted by y_j: you "
+                 "summed dy alone"), y * (dy - np.sum(dy, axis=-1, keepdims=True))),
     ]
 
 

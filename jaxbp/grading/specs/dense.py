@@ -11,11 +11,17 @@ from jaxbp.grading.spec import (BIAS_AXIS, Case, DocCase, case_rng, exercise, f6
 
 
 def _dense_mistakes(x, w, dy):
-    del w
+    dx = []
+    if w.shape[0] == w.shape[1]:  # only a square w lets dy @ w run
+        dx.append((mistake("dx-untransposed", "dx = dy @ w.T: w maps inputs to outputs, so "
+                           "the way back goes through its transpose"), dy @ w))
     return {
+        "dx": dx,
         "dw": [(mistake("transposed", "transposed: your dw is dy.T @ x, the transpose of the "
                    "right one; dw[j, k] pairs input unit j with output unit k, as w does"),
-                dy.T @ x)],
+                dy.T @ x),
+               (mistake("dw-mean", "dw divided by the batch size: sum over the batch; the "
+                        "loss's 1/batch is already inside dy"), x.T @ dy / x.shape[0])],
         "db": [
             (mistake(BIAS_AXIS, "bias gradient summed over the wrong axis: db has one entry per "
                 "output unit, so sum dy over the batch axis (axis 0)"), dy.sum(axis=1)),

@@ -15,12 +15,37 @@ def _pool_forward(x, window):
     return lax.reduce_window(x, -jnp.inf, lax.max, (1, *window, 1), (1, *window, 1), "VALID")
 
 
+def _tie_routes(x, dy, window):
+    """dx under three wrong tie rules: every tied maximum gets dy, the tied maxima share
+    it, the last one gets it (the rule is the first, row-major)."""
+    wh, ww = window
+    every, split, last = (np.zeros_like(x) for _ in range(3))
+    for n, i, j, c in np.ndindex(*dy.shape):
+        block = x[n, i * wh:(i + 1) * wh, j * ww:(j + 1) * ww, c]
+        tied = np.argwhere(block == block.max())
+        for r, s in tied:
+            every[n, i * wh + r, j * ww + s, c] = dy[n, i, j, c]
+            split[n, i * wh + r, j * ww + s, c] = dy[n, i, j, c] / len(tied)
+        r, s = tied[-1]
+        last[n, i * wh + r, j * ww + s, c] = dy[n, i, j, c]
+    return every, split, last
+
+
 def _pool_mistakes(x, dy, window, expected):
     wh, ww = window
     oh, ow = dy.shape[1], dy.shape[2]
     spread = np.zeros_like(x)
     spread[:, :oh * wh, :ow * ww, :] = np.repeat(np.repeat(dy, wh, axis=1), ww, axis=2)
+    every, split, last = _tie_routes(x, dy, window)
     return {"dx": [
+        (mistake("every-tied", "gradient copied to every tied entry: where a window holds its "
+                 "maximum twice, the docstring's rule gives dy to the first one (row-major), "
+                 "as PyTorch does; copying it makes the gradient too large (a mask x == max "
+                 "marks every tie)"), every),
+        (mistake("split-ties", "dy split among the tied maxima: the docstring's rule gives "
+                 "all of it to the first one (row-major)"), split),
+        (mistake("last-tie", "dy given to the last tied maximum: the docstring's rule is the "
+                 "first (row-major within the window; jnp.argmax picks it)"), last),
         (mistake("every-entry", "sent dy to every entry of the window: only the window's "
             "maximum gets it (003: the error goes to C2 and C3 only)"), spread),
         (mistake("average", "spread dy evenly over the window: that is average pooling's "
@@ -36,11 +61,17 @@ def _pool_cases():
     for shape, window in [((1, 4, 4, 1), 2), ((2, 5, 7, 3), (2, 3)), ((3, 6, 4, 2), 3)]:
         win = (window, window) if isinstance(window, int) else window
         x = rng.normal(size=shape)
+        label = ""
+        if shape[0] == 1:  # ties, as real inputs have them (a relu's zeros)
+            x[0, 0, 1, 0] = x[0, 1, 0, 0] = 3.0
+            x[0, 2:4, 2:4, 0] = 0.0
+            label = ", with tied maxima"
         xj = f64(x)
         f = lambda x, win=win: _pool_forward(x, win)  # noqa: E731
         dy = nonzero(rng, out_shape(f, xj))
         (dx,) = vjp_of(f, (xj,), f64(dy))
-        cases.append(Case(shape_label(x=x, dy=dy) + f", window {window!r}", (xj, f64(dy), window),
+        cases.append(Case(shape_label(x=x, dy=dy) + f", window {window!r}{label}",
+                          (xj, f64(dy), window),
                           dx, lambda x=x, dy=dy, win=win, dx=np64(dx):
                           _pool_mistakes(x, dy, win, dx)))
     return cases
