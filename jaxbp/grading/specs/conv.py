@@ -42,28 +42,29 @@ def _conv_mistakes(x, w, dy, strides, pads, expected):
     dx_unflipped = _np_conv_dx(flipped, dy, x.shape, strides, pads)
     dx, dw, db = (np64(e) for e in expected)
     return {
-        "dx": [(mistake("kernel-not-flipped", "kernel not flipped: the input gradient is a full "
-                   "convolution of dy with the flipped kernel (004: pixel a21 meets W21, "
-                   "W20, W11, W10); or, tap by tap, each input entry gets dy * w at the "
-                   "tap that saw it"), dx_unflipped)]
+        "dx": [(mistake("kernel-not-flipped", "kernel not flipped: the input gradient is "
+                        "a full convolution of dy with the flipped kernel (004: pixel a21 "
+                        "meets W21, W20, W11, W10); or, tap by tap, each input entry gets "
+                        "dy * w at the tap that saw it"), dx_unflipped)]
         + ([(mistake("padding-not-cropped", "dx has the padded input's shape: it is the "
-                     "gradient of x, so crop the padding off (the padded border's gradient "
-                     "belongs to no input)"),
+                     "gradient of x, so crop the padding off (the padded border's "
+                     "gradient belongs to no input)"),
              _np_conv_dx(w, dy, x.shape, strides, pads, crop=False))]
            if any(lo or hi for lo, hi in pads) else []),
         "dw": [
-            (mistake("in-out-swapped", "the kernel's in and out channel axes are swapped: dw has "
-                "w's shape (..., in, out)"), np.swapaxes(dw, -1, -2)),
-            (mistake("dw-flipped", "dw is reversed along the kernel's spatial axes: correlate x "
-                "with dy (tap j sees x[o * stride + j]); don't convolve"),
+            (mistake("in-out-swapped", "the kernel's in and out channel axes are swapped: "
+                     "dw has w's shape (..., in, out)"), np.swapaxes(dw, -1, -2)),
+            (mistake("dw-flipped", "dw is reversed along the kernel's spatial axes: "
+                     "correlate x with dy (tap j sees x[o * stride + j]); don't convolve"),
              dw[(slice(None, None, -1),) * n]),
         ],
         "db": [
-            (mistake(BIAS_AXIS, "bias gradient summed over the wrong axes: db has one entry per "
-                "output channel, so sum dy over the batch and every spatial axis"),
+            (mistake(BIAS_AXIS, "bias gradient summed over the wrong axes: db has one "
+                     "entry per output channel, so sum dy over the batch and every "
+                     "spatial axis"),
              dy.sum(axis=0)),
-            (mistake(BIAS_AXIS, "bias gradient summed over the wrong axes: sum dy over the batch "
-                "as well as the spatial axes"), dy.sum(axis=tuple(range(1, n + 1)))),
+            (mistake(BIAS_AXIS, "bias gradient summed over the wrong axes: sum dy over "
+                     "the batch as well as the spatial axes"), dy.sum(axis=tuple(range(1, n + 1)))),
         ],
     }
 

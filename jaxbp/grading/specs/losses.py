@@ -45,16 +45,16 @@ def _half_mse_mistakes(pred, target, expected):
     batch, n = pred.shape
     diff = pred - target
     out = [(mistake("factor-2", "a factor of 2: that is the gradient of the squared error "
-               "without the 1/2; half-MSE's 1/2 cancels the square's 2"), 2 * expected),
-           (mistake("size-mean", "divided by pred.size (batch × n): the loss is the mean over "
-                    "the batch of a sum over the n entries, so divide by the batch size "
-                    "alone"), diff / pred.size),
-           (mistake("feature-mean", "divided by the number of entries per example n, where "
-                    "the batch size belongs: the mean runs over the batch (axis 0)"),
+                    "without the 1/2; half-MSE's 1/2 cancels the square's 2"), 2 * expected),
+           (mistake("size-mean", "divided by pred.size (batch × n): the loss is the mean "
+                    "over the batch of a sum over the n entries, so divide by the batch "
+                    "size alone"), diff / pred.size),
+           (mistake("feature-mean", "divided by the number of entries per example n, "
+                    "where the batch size belongs: the mean runs over the batch (axis 0)"),
             diff / n)]
     if batch > 1:
-        out.append((mistake("factor-2", "a factor of 2 (the squared error without the 1/2) and "
-                       "missing the batch mean (divide by the batch size)"),
+        out.append((mistake("factor-2", "a factor of 2 (the squared error without the "
+                            "1/2) and missing the batch mean (divide by the batch size)"),
                     2 * expected * batch))
     return out
 
@@ -92,13 +92,14 @@ def _softmax_np(z, axis=-1):
 def _xent_mistakes(logits, target, expected):
     batch = logits.shape[0]
     a = _softmax_np(logits)
-    return [(mistake("logits-for-probs", "used the logits z where the softmax probabilities "
-                "a = softmax(z) belong: the gradient is a - y"), (logits - target) / batch),
+    return [(mistake("logits-for-probs", "used the logits z where the softmax "
+                     "probabilities a = softmax(z) belong: the gradient is a - y"),
+             (logits - target) / batch),
             (mistake("probs-gradient", "that is ∂L/∂a, the gradient with respect to the "
-                     "probabilities; through the softmax's Jacobian it simplifies to a - y "
-                     "(003)"), -target / a / batch),
-            (mistake("softmax-axis", "the softmax ran over the wrong axis: over the classes "
-                     "(the last axis) of each example, not over the batch"),
+                     "probabilities; through the softmax's Jacobian it simplifies to a - "
+                     "y (003)"), -target / a / batch),
+            (mistake("softmax-axis", "the softmax ran over the wrong axis: over the "
+                     "classes (the last axis) of each example, not over the batch"),
              (_softmax_np(logits, axis=0) - target) / batch)]
 
 
@@ -146,14 +147,14 @@ def _bce_cases():
 
     def extra(p, t, expected):
         batch = p.shape[0]
-        return [(mistake("simplified-too-early", "that is the gradient with respect to the "
-                    "sigmoid's input, p - y (exercise 8); with respect to the probability "
-                    "p it is -y/p + (1 - y)/(1 - p)"), (p - t) / batch),
+        return [(mistake("simplified-too-early", "that is the gradient with respect to "
+                         "the sigmoid's input, p - y (exercise 8); with respect to the "
+                         "probability p it is -y/p + (1 - y)/(1 - p)"), (p - t) / batch),
                 (mistake("second-term-sign", "the sign of the second term: the derivative "
                          "of -(1 - y) ln(1 - p) is +(1 - y)/(1 - p)"),
                  (-t / p - (1 - t) / (1 - p)) / batch),
-                (mistake("one-term", "only the y = 1 term: the loss also has "
-                         "-(1 - y) ln(1 - p), whose derivative is (1 - y)/(1 - p)"),
+                (mistake("one-term", "only the y = 1 term: the loss also has -(1 - y) "
+                         "ln(1 - p), whose derivative is (1 - y)/(1 - p)"),
                  -t / p / batch)]
     return _loss_cases("binary_cross_entropy_backward", "dprob", _bce, inputs,
                        [(1, 3), (3, 4), (4, 1)], extra)
@@ -182,11 +183,11 @@ def _sigmoid_bce_cases():
         batch = z.shape[0]
         p = sigmoid_np(z)
         return [
-            (mistake(MISSING_DERIVATIVE, "missing the sigmoid's derivative: that is ∂L/∂p; "
-                "∂L/∂z multiplies it by ∂p/∂z = p (1 - p), and 004's product simplifies "
-                "to p - y"), (-t / p + (1 - t) / (1 - p)) / batch),
-            (mistake("logits-for-probs", "used the logit z where p = sigmoid(z) belongs: the "
-                "gradient is sigmoid(z) - y"), (z - t) / batch),
+            (mistake(MISSING_DERIVATIVE, "missing the sigmoid's derivative: that is "
+                     "∂L/∂p; ∂L/∂z multiplies it by ∂p/∂z = p (1 - p), and 004's product "
+                     "simplifies to p - y"), (-t / p + (1 - t) / (1 - p)) / batch),
+            (mistake("logits-for-probs", "used the logit z where p = sigmoid(z) belongs: "
+                     "the gradient is sigmoid(z) - y"), (z - t) / batch),
             (mistake("extra-derivative", "multiplied by σ'(z) once more: ∂L/∂p · ∂p/∂z "
                      "already simplifies to p - y"), (p - t) * p * (1 - p) / batch),
             (mistake(*UNSTABLE), lambda got: not np.all(np.isfinite(got))),

@@ -38,20 +38,20 @@ def _pool_mistakes(x, dy, window, expected):
     spread[:, :oh * wh, :ow * ww, :] = np.repeat(np.repeat(dy, wh, axis=1), ww, axis=2)
     every, split, last = _tie_routes(x, dy, window)
     return {"dx": [
-        (mistake("every-tied", "gradient copied to every tied entry: where a window holds its "
-                 "maximum twice, the docstring's rule gives dy to the first one (row-major), "
-                 "as PyTorch does; copying it makes the gradient too large (a mask x == max "
-                 "marks every tie)"), every),
-        (mistake("split-ties", "dy split among the tied maxima: the docstring's rule gives "
-                 "all of it to the first one (row-major)"), split),
-        (mistake("last-tie", "dy given to the last tied maximum: the docstring's rule is the "
-                 "first (row-major within the window; jnp.argmax picks it)"), last),
+        (mistake("every-tied", "gradient copied to every tied entry: where a window holds "
+                 "its maximum twice, the docstring's rule gives dy to the first one "
+                 "(row-major), as PyTorch does; copying it makes the gradient too large "
+                 "(a mask x == max marks every tie)"), every),
+        (mistake("split-ties", "dy split among the tied maxima: the docstring's rule "
+                 "gives all of it to the first one (row-major)"), split),
+        (mistake("last-tie", "dy given to the last tied maximum: the docstring's rule is "
+                 "the first (row-major within the window; jnp.argmax picks it)"), last),
         (mistake("every-entry", "sent dy to every entry of the window: only the window's "
-            "maximum gets it (003: the error goes to C2 and C3 only)"), spread),
+                 "maximum gets it (003: the error goes to C2 and C3 only)"), spread),
         (mistake("average", "spread dy evenly over the window: that is average pooling's "
-            "backward; max pooling gives all of it to the maximum"), spread / (wh * ww)),
-        (mistake("crop", "dx must have x's shape: the rows and columns no window covers get "
-            "gradient 0 (pad them back)"), expected[:, :oh * wh, :ow * ww, :]),
+                 "backward; max pooling gives all of it to the maximum"), spread / (wh * ww)),
+        (mistake("crop", "dx must have x's shape: the rows and columns no window covers "
+                 "get gradient 0 (pad them back)"), expected[:, :oh * wh, :ow * ww, :]),
     ]}
 
 

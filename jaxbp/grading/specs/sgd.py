@@ -15,8 +15,8 @@ def _sgd_mistakes(p, g, lr):
         (mistake("ascent", "moved up the gradient: gradient descent subtracts lr * grad"),
          p + lr * g),
         (mistake("missing-lr", "missing the learning rate: the step is lr * grad"), p - g),
-        (mistake("step-only", "returned the step -lr * grad; return the updated parameter, "
-            "param - lr * grad"), -lr * g),
+        (mistake("step-only", "returned the step -lr * grad; return the updated "
+                 "parameter, param - lr * grad"), -lr * g),
         (mistake("lr-divided", "divided by the learning rate: the step is lr * grad"),
          p - g / lr),
     ]
