@@ -46,6 +46,13 @@ def test_an_instructor_adds_an_exercise_by_adding_a_spec_file(tmp_path, monkeypa
     assert exercises[-1].number == len(grading.EXERCISES) + 1
     assert exercises[-1].module == "09_extra.py"
     assert [e.name for e in exercises[:-1]] == [e.name for e in grading.EXERCISES]
+    # and the grader grades it, from the new spec, on a learner's file
+    impl = tmp_path / "impl"
+    impl.mkdir()
+    (impl / "09_extra.py").write_text("def double_backward(x, dy):\n    return 2 * dy\n",
+                                      encoding="utf-8")
+    result = grading.evaluate(grading.Impl(impl), exercises[-1])
+    assert result.status == "passed" and result.points == result.max_points == 4
 
 
 @pytest.mark.parametrize("text, message", [

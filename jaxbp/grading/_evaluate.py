@@ -121,7 +121,7 @@ class _Failed(Exception):
 def evaluate(impl: Impl, exercise: Exercise | str,
              time_limit: float | None = _sandbox.DEFAULT_TIME_LIMIT,
              documents: bool = True, *, sandbox: _sandbox.Sandbox | None = None,
-             scan: bool = True) -> ExerciseResult:
+             scan: bool = True, scanned: dict | None = None) -> ExerciseResult:
     """Runs every check of ``exercise`` on ``impl``'s function, in the grading worker.
 
     Args:
@@ -134,6 +134,9 @@ def evaluate(impl: Impl, exercise: Exercise | str,
       sandbox: the worker to use (default: this process's shared one).
       scan: False skips the source scan, so that only the worker's run-time locks
         stand (for the grader's own tests of those locks).
+      scanned: what the worker's source checks already found for this exercise
+        (``Sandbox.scan``): a stub or a refusal is then reported without building the
+        cases.
     """
     if isinstance(exercise, str):
         exercise = BY_NAME[exercise]
@@ -141,6 +144,8 @@ def evaluate(impl: Impl, exercise: Exercise | str,
     grader = _Grader(impl, exercise, time_limit, documents, sandbox or _sandbox.shared(),
                      scan)
     try:
+        if scanned:
+            raise _Stop(*grader._stopped({"kind": next(iter(scanned)), **scanned}, 0))
         checks = grader.run()
     except _Stop as stop:
         checks = [CheckResult(name, 0, pts, stop.status, stop.feedback)
@@ -161,21 +166,30 @@ def _prepare(exercise: Exercise, documents: bool = True):
 
 def evaluate_all(impl: Impl, names=None, time_limit=_sandbox.DEFAULT_TIME_LIMIT,
                  **kw) -> list[ExerciseResult]:
-    """:func:`evaluate` for each exercise named (default: all), in order. While the
-    worker runs one exercise, this process builds the next one's cases."""
+    """:func:`evaluate` for each exercise named (default: all), in order. The worker
+    first checks every exercise's source at once (unfinished and refused ones need no
+    cases); then, while it runs one exercise, this process builds the next one's."""
     names = names or [e.name for e in EXERCISES]
     sandbox = kw.setdefault("sandbox", _sandbox.shared())
-    sandbox.start()  # the worker imports JAX while the first cases are built
-    out = []
+    found = {}
+    if kw.get("scan", True):  # stubs and refusals first: their cases are never built
+        present = [n for n in names if (impl.root / BY_NAME[n].module).is_file()]
+        found = sandbox.scan(impl.root, [(BY_NAME[n].module, n) for n in present])
+    to_run = [n for n in names if not found.get(n)]
+    documents = kw.get("documents", True)
+    out = {}
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        ahead = pool.submit(_prepare, BY_NAME[names[0]], kw.get("documents", True))
-        for i, name in enumerate(names):
+        ahead = pool.submit(_prepare, BY_NAME[to_run[0]], documents) if to_run else None
+        for name in names:
+            if found.get(name):
+                out[name] = evaluate(impl, name, time_limit, scanned=found[name], **kw)
+                continue
             ahead.result()
-            if i + 1 < len(names):
-                ahead = pool.submit(_prepare, BY_NAME[names[i + 1]],
-                                    kw.get("documents", True))
-            out.append(evaluate(impl, name, time_limit, **kw))
-    return out
+            i = to_run.index(name)
+            if i + 1 < len(to_run):
+                ahead = pool.submit(_prepare, BY_NAME[to_run[i + 1]], documents)
+            out[name] = evaluate(impl, name, time_limit, **kw)
+    return [out[name] for name in names]
 
 
 def _leaf_of(name: str, output: str) -> bool:

@@ -72,6 +72,7 @@ class Job:
     scan: bool = True           # the source scan (off only in tests of the run-time locks)
     jit: bool = True
     mutation_cases: tuple = ()  # cases also called eagerly on numpy inputs, then compared
+    scan_only: tuple = ()       # ((module, function), ...): only the source checks
 
 
 @dataclasses.dataclass
@@ -90,6 +91,7 @@ class Outcome:
     errors: dict[int, dict] = dataclasses.field(default_factory=dict)
     jit_error: dict | None = None
     mutated: dict[int, str] = dataclasses.field(default_factory=dict)
+    scanned: dict[str, dict] = dataclasses.field(default_factory=dict)  # scan_only jobs
     seconds: float = 0.0  # wall time of the job
     cpu: float = 0.0      # CPU time of the child, as it reported it
     landlock: int = 0     # the Landlock ABI that confined the child (0: none)
@@ -317,6 +319,7 @@ class Sandbox:
                 "function": job.exercise, "static_argnums": list(job.static_argnums),
                 "jit": job.jit, "scan": job.scan, "cases": cases,
                 "mutation_cases": list(job.mutation_cases),
+                "scan_only": [list(pair) for pair in job.scan_only],
                 "cpu_limit": int(3600 if limit is None else
                                  300 + 3 * limit * (len(cases) + 2)),
                 "memory_limit": self.memory_limit, "landlock": self.landlock,
@@ -329,6 +332,18 @@ class Sandbox:
                 shutil.rmtree(d, ignore_errors=True)
         outcome.seconds = time.monotonic() - started
         return outcome
+
+    def scan(self, impl_root: Path, pairs) -> dict[str, dict]:
+        """The source checks of several exercises at once (``[(module, function)]``),
+        before any of the learner's code runs: ``{function: found}``, where ``found``
+        is ``{}`` (go ahead) or why the exercise stops (a refusal, a stub...)."""
+        pairs = [tuple(p) for p in pairs]
+        if not pairs:
+            return {}
+        outcome = self.run(Job(pairs[0][1], pairs[0][0], impl_root, [], scan_only=tuple(pairs)))
+        if outcome.stop is not None:  # the checks themselves failed: grade one by one
+            return {}
+        return outcome.scanned
 
     def _send(self, d: Path, nonce: str) -> int | None:
         """Hands the job to the worker; returns the read end of the child's pipe."""
@@ -499,6 +514,8 @@ class _Watch:
                 self.outcome.stop = m
         elif t == "jit":
             self.outcome.jit_error = m.get("error")
+        elif t == "scanned":
+            self.outcome.scanned[str(m.get("function"))] = m.get("found") or {}
         elif t == "landlock":
             self.outcome.landlock = int(m.get("abi") or 0)
         elif t == "mutated":
