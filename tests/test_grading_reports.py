@@ -161,3 +161,13 @@ def test_the_command_is_registered():
     from jaxbp.cli import COMMANDS
 
     assert COMMANDS["classroom"][0] == "jaxbp.grading.classroom"
+
+
+def test_every_failing_check_is_listed_once_its_text_is_shown():
+    text = _report.details(_rows()[1:], everything=True)
+    lines = text.splitlines()
+    names = [name for name, _ in grading.BY_NAME["relu_backward"].checks]
+    assert len(lines) == len(names)
+    assert lines[0] == "relu_backward [shapes] 0/1: stopped after 10 s"
+    for line, name in zip(lines[1:], names[1:]):
+        assert line.startswith(f"relu_backward [{name}] 0/") and line.endswith(": as [shapes]")

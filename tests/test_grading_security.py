@@ -499,3 +499,21 @@ def sigmoid_backward(y, dy):
     return dy * y * (1 - y)
 """
     assert grade(tmp_path, source, scan=False).points == 4
+
+
+def test_the_worker_is_a_self_contained_script():
+    import ast
+    import sys
+
+    from jaxbp.grading import _worker
+
+    source = _sandbox.WORKER_SOURCE.read_text(encoding="utf-8")
+    roots = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            roots.add(node.module.split(".")[0])
+    third_party = roots - set(sys.stdlib_module_names)
+    assert third_party == {"jax", "numpy"}, third_party
+    assert _worker.NOT_DONE == generate.NOT_DONE
