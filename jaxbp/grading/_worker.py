@@ -652,8 +652,6 @@ def zygote(sock_fd: int, config_path: str) -> None:
     sys.meta_path.insert(0, _blocker(frozenset(config["denied"])))
     sys.dont_write_bytecode = True
     start = time.monotonic()
-    import numpy  # noqa: F401
-
     import jax
 
     jax.config.update("jax_enable_x64", True)
