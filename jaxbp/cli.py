@@ -18,6 +18,7 @@ COMMANDS = {
     "grade": ("jaxbp.grading.cli", "grade the exercises (yours, or the solutions)"),
     "exercises": ("jaxbp.grading.generate", "init DIR: a fresh working copy of the "
                   "exercises; generate/check: exercises/ from solutions/"),
+    "classroom": ("jaxbp.grading.classroom", "write the GitHub Classroom workflow that grades"),
     "demo": ("jaxbp.demo", "train networks with the hand-written backward, draw plots"),
     "bench": ("jaxbp.bench", "hand-written backward vs jax.grad (and PyTorch), side by side"),
 }
