@@ -1,6 +1,6 @@
 """JAX's persistent compilation cache for the ``jaxbp`` command.
 
-Most of the wait in ``jaxbp check``, ``jaxbp grade`` and ``jaxbp demo`` is XLA compiling
+Most of the wait in ``jaxbp check``, ``jaxbp notes`` and ``jaxbp demo`` is XLA compiling
 many small programs, the same ones on every run. With the persistent cache the second
 run of a command loads them from disk instead (``jaxbp check``: about 48 s of CPU on a
 first run, 11 s on the next, measured on a busy 2-core machine).
@@ -8,7 +8,8 @@ first run, 11 s on the next, measured on a busy 2-core machine).
 Where: ``$JAXBP_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/jaxbp/xla`` (by default
 ``~/.cache/jaxbp/xla``). It is safe to delete at any time. ``JAXBP_CACHE_DIR=off``
 switches it off (``benchmarks/latency.py`` does, to measure first runs). ``jaxbp bench``
-never uses it: it reports first-call compile times.
+never uses it (it reports first-call compile times), nor ``jaxbp grade`` (the learner's
+code runs in a sandboxed worker that writes nothing outside its own folder).
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ COMMANDS = {
 
 
 # Commands whose compiled programs are kept in JAX's persistent cache (jaxbp._cache);
-# not bench, which reports first-call compile times.
-CACHED = ("check", "notes", "grade", "demo")
+# not bench, which reports first-call compile times, nor grade, whose learner code runs
+# in a sandboxed worker that may write nothing outside its own folder.
+CACHED = ("check", "notes", "demo")
 
 
 def build_parser(argv=None) -> argparse.ArgumentParser:
