@@ -120,6 +120,10 @@ def run(args) -> int:
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_backend_optimization_level" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0".strip()
+    if args.time_limit is not None and not args.time_limit > 0:  # before importing JAX
+        print(f"jaxbp grade: --time-limit must be a positive number of seconds, got "
+              f"{args.time_limit:g}", file=sys.stderr)
+        return 2
     from jaxbp import grading
     from jaxbp.grading import _report, _sandbox, spec
 
