@@ -7,6 +7,7 @@ Write your code between ``# BEGIN SOLUTION`` and ``# END SOLUTION``, with ``jnp`
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 
 def max_pool2d_backward(x, dy, window):
