@@ -7,7 +7,8 @@ returns its points and feedback; the pytest grading tests
 
 from jaxbp.grading._evaluate import (CheckResult, ExerciseResult, evaluate, evaluate_all,
                                      summarize)
-from jaxbp.grading._exercises import BY_NAME, EXERCISES, MODULES, Exercise
+from jaxbp.grading.registry import BY_NAME, EXERCISES, MODULES
+from jaxbp.grading.spec import Exercise
 from jaxbp.grading._guard import DEFAULT_TIME_LIMIT
 from jaxbp.grading._impl import Impl, ImplError
 

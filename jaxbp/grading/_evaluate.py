@@ -15,7 +15,8 @@ import jax
 
 from jaxbp.grading import _guard
 from jaxbp.grading._compare import (LeafComparison, StructureError, diagnose, match)
-from jaxbp.grading._exercises import BY_NAME, EXERCISES, Case, Exercise
+from jaxbp.grading.registry import BY_NAME, EXERCISES
+from jaxbp.grading.spec import Case, Exercise
 from jaxbp.grading._impl import Impl, ImplError
 
 

@@ -7,7 +7,7 @@ import json
 import shutil
 
 from jaxbp.grading._evaluate import summarize
-from jaxbp.grading._exercises import BY_NAME
+from jaxbp.grading.registry import BY_NAME
 
 
 @dataclasses.dataclass

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 import jaxbp
 from jaxbp._core import Loss, check_int_tuple
-from jaxbp.grading._exercises import BY_NAME
+from jaxbp.grading.registry import BY_NAME
 from jaxbp.grading._impl import Impl, ImplError
 from jaxbp.grading.generate import NOT_DONE
 from jaxbp.layers.conv import explicit_padding, normalize_padding
