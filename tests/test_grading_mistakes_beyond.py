@@ -398,3 +398,43 @@ def test_every_named_mistake_of_the_new_exercises_has_a_test():
         assert named, exercise.name
         untested = {m for m in named if (exercise.name, m) not in tested}
         assert not untested, (exercise.name, untested)
+
+
+# ------------------------------------------------------------------ max pooling's ties
+
+MAX_POOL_TIES = """
+def max_pool2d_backward(x, dy, window):
+    wh, ww = (window, window) if isinstance(window, int) else window
+    oh, ow = dy.shape[1], dy.shape[2]
+    xc = x[:, :oh * wh, :ow * ww, :]
+    y = lax.reduce_window(xc, -jnp.inf, lax.max, (1, wh, ww, 1), (1, wh, ww, 1), "VALID")
+    up = lambda a: jnp.repeat(jnp.repeat(a, wh, axis=1), ww, axis=2)
+    tied = (xc == up(y)).astype(dy.dtype)
+    {route}
+    return jnp.pad(dx, ((0, 0), (0, x.shape[1] - oh * wh), (0, x.shape[2] - ow * ww), (0, 0)))
+"""
+
+LAST_MAX = """
+    b, h, w, c = xc.shape
+    blocks = tied.reshape(b, oh, wh, ow, ww, c).transpose(0, 1, 3, 5, 2, 4)
+    blocks = blocks.reshape(b, oh, ow, c, wh * ww)[..., ::-1]
+    last = jax.nn.one_hot(wh * ww - 1 - jnp.argmax(blocks, axis=-1), wh * ww, dtype=dy.dtype)
+    dx = (last * dy[..., None]).reshape(b, oh, ow, c, wh, ww).transpose(0, 1, 4, 2, 5, 3)
+    dx = dx.reshape(b, h, w, c)"""
+
+
+@pytest.mark.parametrize("route, mistake", [
+    ("dx = tied * up(dy)", "tie-copied"),
+    ("dx = tied * up(dy / lax.reduce_window(tied, 0.0, lax.add, (1, wh, ww, 1), "
+     "(1, wh, ww, 1), 'VALID'))", "tie-split"),
+    (LAST_MAX, "tie-last"),
+])
+def test_max_pool_ties_are_graded_by_the_documented_rule(tmp_path, route, mistake):
+    """Right on data without ties, wrong on the case with ties: values fail there, with
+    the tie mistake named; shapes and the document's numbers keep their points."""
+    result = grade(tmp_path, "max_pool2d_backward", MAX_POOL_TIES.format(route=route))
+    values = result.check("values")
+    assert values.status == "failed" and values.mistake == mistake, values.feedback
+    assert "case 4 of 4" in values.feedback and "with ties" in values.feedback
+    assert result.check("shapes").passed
+    assert 0 < result.points < result.max_points

@@ -62,18 +62,30 @@ def table(rows: list[Row], width: int | None = None) -> str:
 
 
 def details(rows: list[Row], everything: bool = False) -> str:
-    """The full feedback of each failing check (comparison per output included)."""
+    """Every check of each exercise that did not pass, with its full feedback (the
+    comparison per output included).
+
+    Checks whose feedback is the same are listed together on one line
+    (``name [values, jit] 0/3: ...``), so no check is hidden. ``everything`` (``-v``)
+    adds the exercises not done yet and the checks that passed.
+    """
     out = []
     for r in rows:
-        if r.status == "passed" or (r.status == "not done yet" and not everything):
+        if not everything and r.status in ("passed", "not done yet"):
             continue
-        shown = set()
+        groups: dict[tuple[str, str], list[dict]] = {}
         for c in r.checks:
-            if c["status"] == "passed" or c["feedback"] in shown:
+            if c["status"] == "passed" and not everything:
                 continue
-            shown.add(c["feedback"])
-            body = c["feedback"].replace("\n", "\n    ")
-            out.append(f"{r.name} [{c['name']}] {c['points']}/{c['max_points']}: {body}")
+            feedback = "passed" if c["status"] == "passed" else c["feedback"]
+            groups.setdefault((c["status"] == "passed", feedback), []).append(c)
+        # failing checks first, in the order they were graded; then those that passed
+        for (_, feedback), checks in sorted(groups.items(), key=lambda g: g[0][0]):
+            names = ", ".join(c["name"] for c in checks)
+            points = sum(c["points"] for c in checks)
+            max_points = sum(c["max_points"] for c in checks)
+            body = feedback.replace("\n", "\n    ")
+            out.append(f"{r.name} [{names}] {points}/{max_points}: {body}")
     return "\n".join(out)
 
 

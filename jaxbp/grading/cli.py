@@ -31,7 +31,8 @@ def add_arguments(parser):
                         help="seconds one call of your function may run, JAX's "
                              "compilation not counted (default 10)")
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="show the full feedback of every check that did not pass")
+                        help="list every check, passed or not, and the exercises not "
+                             "done yet (without -v: every check that did not pass)")
 
 
 def _select(names, exercises):
@@ -138,5 +139,5 @@ def run(args) -> int:
     max_score = sum(r.max_points for r in rows)
     print(f"\n{score}/{max_score} points in {time.perf_counter() - start:.1f} s"
           + ("" if score == max_score else
-             "; `jaxbp grade NAME` grades one exercise, -v shows every failing check"))
+             "; `jaxbp grade NAME` grades one exercise, -v lists every check"))
     return 0 if score == max_score and not errors else 1

@@ -30,19 +30,65 @@ def _pool_mistakes(x, dy, window, expected):
     ]}
 
 
+def _tie_mistakes(x, dy, window):
+    """Wrong routings of a window that holds its maximum more than once."""
+    wh, ww = window
+    batch, oh, ow, channels = dy.shape
+    h, w = oh * wh, ow * ww
+    blocks = x[:, :h, :w, :].reshape(batch, oh, wh, ow, ww, channels)
+    blocks = blocks.transpose(0, 1, 3, 5, 2, 4).reshape(batch, oh, ow, channels, wh * ww)
+    tied = (blocks == blocks.max(axis=-1, keepdims=True)).astype(np.float64)
+    last = np.eye(wh * ww)[wh * ww - 1 - np.argmax(tied[..., ::-1], axis=-1)]
+
+    def spread(share):
+        share = share * dy[..., None]
+        share = share.reshape(batch, oh, ow, channels, wh, ww).transpose(0, 1, 4, 2, 5, 3)
+        dx = np.zeros_like(x)
+        dx[:, :h, :w, :] = share.reshape(batch, h, w, channels)
+        return dx
+
+    return [
+        (mistake("tie-copied", "the gradient copied to every tied entry: where a window "
+                 "holds its maximum more than once (every relu zero), only the first "
+                 "maximum (row-major within the window) gets dy; copies would count dy "
+                 "several times"), spread(tied)),
+        (mistake("tie-split", "the gradient split among the tied entries: a valid choice "
+                 "elsewhere, but this exercise's rule is the first maximum (row-major "
+                 "within the window), as PyTorch"), spread(tied / tied.sum(-1, keepdims=True))),
+        (mistake("tie-last", "the gradient went to the last tied entry: the rule is the "
+                 "first maximum (row-major within the window), as PyTorch and jnp.argmax"),
+         spread(last)),
+    ]
+
+
+def _tie_input(rng, shape):
+    """Data with ties, as a relu before the pool makes them: many zeros, and some
+    windows whose positive maximum appears twice."""
+    return np.maximum(rng.integers(-2, 3, size=shape), 0).astype(np.float64)
+
+
 def _pool_cases():
     rng = case_rng("max_pool2d_backward")
     cases = []
-    for shape, window in [((1, 4, 4, 1), 2), ((2, 5, 7, 3), (2, 3)), ((3, 6, 4, 2), 3)]:
+    # The last case has ties, graded by the documented rule (the first maximum).
+    for shape, window in [((1, 4, 4, 1), 2), ((2, 5, 7, 3), (2, 3)), ((3, 6, 4, 2), 3),
+                          ((2, 4, 6, 3), 2)]:
         win = (window, window) if isinstance(window, int) else window
-        x = rng.normal(size=shape)
+        ties = len(cases) == 3
+        x = _tie_input(rng, shape) if ties else rng.normal(size=shape)
         xj = f64(x)
         f = lambda x, win=win: _pool_forward(x, win)  # noqa: E731
         dy = nonzero(rng, out_shape(f, xj))
         (dx,) = vjp_of(f, (xj,), f64(dy))
-        cases.append(Case(shape_label(x=x, dy=dy) + f", window {window!r}", (xj, f64(dy), window),
-                          dx, lambda x=x, dy=dy, win=win, dx=np64(dx):
-                          _pool_mistakes(x, dy, win, dx)))
+        label = shape_label(x=x, dy=dy) + f", window {window!r}" + (
+            ", with ties (many zeros, as after a relu)" if ties else "")
+
+        def candidates(x=x, dy=dy, win=win, dx=np64(dx), ties=ties):
+            found = _pool_mistakes(x, dy, win, dx)
+            if ties:
+                found["dx"] = _tie_mistakes(x, dy, win) + found["dx"]
+            return found
+        cases.append(Case(label, (xj, f64(dy), window), dx, candidates))
     return cases
 
 
