@@ -9,6 +9,10 @@ Workloads:
   against a matmul peak measured in the same run;
 * **W4**: CNN on 28x28x1, batch 64: conv 3x3x8 SAME, relu, max-pool 2, conv 3x3x16
   SAME, relu, max-pool 2, dense 10.
+* **W5**: the character-level GPT of ``jaxbp demo gpt`` (2 blocks, 4 heads, 128
+  features, 96 symbols), 64 characters of context, batch 16.
+* **W6**: an LSTM language model (embedding 64, 256 units, dense to 96 symbols), 64
+  steps, batch 32.
 
 For each workload and each gradient (``manual``: the layers' backward passes;
 ``autodiff``: ``jax.grad`` of the same forward) it times the per-step loop (one
@@ -39,12 +43,13 @@ import sys
 import time
 from typing import Any, Callable
 
-WORKLOADS = ("W1", "W2", "W3", "W4")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
-                        help="comma-separated subset of W1,W2,W3,W4 (default: all)")
+                        help="comma-separated subset of " + ",".join(WORKLOADS) +
+                             " (default: all)")
     parser.add_argument("--quick", action="store_true",
                         help="few, short repetitions (a smoke test, not a measurement)")
     parser.add_argument("--repeats", type=int, default=None,
@@ -140,10 +145,47 @@ def build_workloads(names) -> list[Workload]:
                 "W4", "CNN 28x28x1 conv8-pool-conv16-pool-dense10, batch 64", net,
                 jaxbp.softmax_cross_entropy(), (28, 28, 1), 64, optax.sgd(0.01), params,
                 _classification_batches((28, 28, 1), 64), _cnn_flops(64), _torch_w4))
+        elif name in ("W5", "W6"):
+            out.append(_sequence_workload(name, key))
         else:
             raise ValueError(f"--workloads: unknown workload {name!r}, expected some of "
                              f"{', '.join(WORKLOADS)}")
     return out
+
+
+VOCAB = 96  # about the printable ASCII characters: the character-level demos' size
+
+
+def _token_batches(time, batch, vocab=VOCAB):
+    import jax
+
+    def make(key, count):
+        kx, ky = jax.random.split(key)
+        x = jax.random.randint(kx, (count, batch, time), 0, vocab, "int32")
+        y = jax.random.randint(ky, (count, batch, time), 0, vocab, "int32")
+        return x, y
+
+    return make
+
+
+def _sequence_workload(name, key):
+    """W5 (the GPT) and W6 (the LSTM), next-character prediction on random ids."""
+    import optax
+
+    import jaxbp
+    from jaxbp import models
+
+    time, batch = 64, (16 if name == "W5" else 32)
+    if name == "W5":
+        net = models.gpt(VOCAB, context=time, features=128, blocks=2, heads=4)
+        title = "GPT 2 blocks, 4 heads, 128 features, 64 chars, batch 16"
+    else:
+        net = models.lstm_language_model(VOCAB, features=256, embed=64)
+        title = "LSTM 256 units (embedding 64), 64 steps, batch 32"
+    params, _ = net.init(key, (time,))
+    return Workload(name, title, net, jaxbp.softmax_cross_entropy(), (time,), batch,
+                    optax.sgd(0.01), params, _token_batches(time, batch), None,
+                    _torch_gpt if name == "W5" else _torch_lstm)
 
 
 def _mlp_flops(sizes, batch):
@@ -354,6 +396,73 @@ def _torch_w4(torch, channels_last):
                           nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
     return model, nn.CrossEntropyLoss(), 0.01
+
+
+def _sequence_loss(torch):
+    cross_entropy = torch.nn.CrossEntropyLoss()
+
+    def loss(logits, y):  # the mean over every position, as jaxbp's
+        return cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long())
+
+    return loss
+
+
+def _torch_gpt(torch, channels_last):
+    """W5's GPT in PyTorch: the same blocks (pre-norm, tanh GELU), attention through
+    ``scaled_dot_product_attention(is_causal=True)``, PyTorch's fastest eager form."""
+    del channels_last
+    nn, functional = torch.nn, torch.nn.functional
+    features, heads, time = 128, 4, 64
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(features), nn.LayerNorm(features)
+            self.qkv, self.proj = nn.Linear(features, 3 * features), nn.Linear(features,
+                                                                              features)
+            self.mlp = nn.Sequential(nn.Linear(features, 4 * features),
+                                     nn.GELU(approximate="tanh"),
+                                     nn.Linear(4 * features, features))
+
+        def forward(self, x):
+            b, t, f = x.shape
+            q, k, v = self.qkv(self.ln1(x)).split(f, dim=-1)
+            q, k, v = (a.view(b, t, heads, f // heads).transpose(1, 2) for a in (q, k, v))
+            o = functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.proj(o.transpose(1, 2).reshape(b, t, f))
+            return x + self.mlp(self.ln2(x))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(VOCAB, features)
+            self.position = nn.Parameter(0.02 * torch.randn(time, features))
+            self.blocks = nn.Sequential(Block(), Block())
+            self.ln = nn.LayerNorm(features)
+            self.head = nn.Linear(features, VOCAB)
+
+        def forward(self, ids):
+            x = self.embed(ids.long()) + self.position[:ids.shape[1]]
+            return self.head(self.ln(self.blocks(x)))
+
+    return GPT(), _sequence_loss(torch), 0.01
+
+
+def _torch_lstm(torch, channels_last):
+    del channels_last
+    nn = torch.nn
+
+    class LSTMLanguageModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(VOCAB, 64)
+            self.lstm = nn.LSTM(64, 256, batch_first=True)
+            self.head = nn.Linear(256, VOCAB)
+
+        def forward(self, ids):
+            return self.head(self.lstm(self.embed(ids.long()))[0])
+
+    return LSTMLanguageModel(), _sequence_loss(torch), 0.01
 
 
 def torch_available() -> bool:

@@ -9,6 +9,8 @@
 * ``jaxbp demo doc000``: document 000's 3-2-3-2 sigmoid network, from the document's
   initial weights, trained on its one example with its learning rate 0.7 until the
   outputs reach the targets 0.01 and 0.99.
+* ``jaxbp demo gpt``: a character-level GPT on the Python standard library's source
+  (``--data FILE.txt``: your text; ``--model lstm``: an LSTM), see ``jaxbp.demo_gpt``.
 
 ``--data FILE.npz`` trains on your own arrays (``x_train, y_train, x_test, y_test``,
 e.g. MNIST); ``--impl exercises`` builds the network from your completed exercises.
@@ -21,7 +23,7 @@ import os
 import sys
 import time
 
-DEMOS = ("cnn", "mlp", "doc000")
+DEMOS = ("cnn", "mlp", "doc000", "gpt")
 DEFAULT_OUT = "jaxbp-demo-out"
 DEFAULT_EPOCHS = {"cnn": 40, "mlp": 60, "doc000": 3000}
 TARGET_ACCURACY = 0.98  # the CNN demo's goal on the digits
@@ -30,7 +32,8 @@ TARGET_ACCURACY = 0.98  # the CNN demo's goal on the digits
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("which", nargs="?", default="cnn", choices=DEMOS,
                         help="cnn (default): a CNN on 8x8 digits; mlp: an MLP on the "
-                             "same; doc000: document 000's network trained to convergence")
+                             "same; doc000: document 000's network trained to convergence; "
+                             "gpt: a character-level GPT on Python's own source")
     parser.add_argument("--epochs", type=int, default=None,
                         help="passes over the training data (doc000: steps); default "
                              + ", ".join(f"{k} {v}" for k, v in DEFAULT_EPOCHS.items()))
@@ -43,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=DEFAULT_OUT,
                         help=f"folder for the PNG plots (default ./{DEFAULT_OUT}/)")
     parser.add_argument("--data", default=None, metavar="FILE.npz",
-                        help="your own data: an .npz with x_train, y_train, x_test, y_test")
+                        help="your own data: an .npz with x_train, y_train, x_test, y_test "
+                             "(gpt: a text file, FILE.txt)")
     parser.add_argument("--impl", default=None, metavar="IMPL",
                         help="build the network from these layer implementations, e.g. "
                              "'exercises' (your completed exercises) or 'solutions'")
@@ -56,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="save the trained parameters (hand-written backward run)")
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="print one line per epoch")
+    from jaxbp import demo_gpt
+
+    demo_gpt.add_arguments(parser)
 
 
 class DemoError(Exception):
@@ -66,6 +73,10 @@ def run(args) -> int:
     try:
         if args.which == "doc000":
             return _run_doc000(args)
+        if args.which == "gpt":
+            from jaxbp import demo_gpt
+
+            return demo_gpt.run(args)
         return _run_classifier(args)
     except DemoError as e:
         print(f"jaxbp demo: {e}", file=sys.stderr)

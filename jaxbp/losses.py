@@ -7,6 +7,7 @@ mean, so it carries the ``1 / batch`` factor.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -65,19 +66,21 @@ def half_mse() -> Loss:
 
 
 def _labels_to_one_hot(logits, target, where):
-    """Integer labels (batch,) -> one-hot (batch, classes); range-checked if concrete."""
+    """Integer labels (batch, ...) -> one-hot (batch, ..., classes); range-checked if
+    concrete."""
     n_classes = logits.shape[-1]
-    if target.shape != logits.shape[:1]:
+    if target.shape != logits.shape[:-1]:
         raise ValueError(f"{where}: integer labels must have shape "
-                         f"{shape_str(logits.shape[:1])} (one per example), got "
+                         f"{shape_str(logits.shape[:-1])} (one per example), got "
                          f"{shape_str(target.shape)}")
     if is_concrete(target):
         t = np.asarray(target)
         bad = (t < 0) | (t >= n_classes)
         if bad.any():
-            i = int(np.argmax(bad))
+            i = np.unravel_index(int(np.argmax(bad)), t.shape)
+            at = ", ".join(str(int(j)) for j in i)
             raise ValueError(f"{where}: labels must be in [0, {n_classes - 1}] for "
-                             f"{n_classes} classes, got labels[{i}] = {int(t[i])}")
+                             f"{n_classes} classes, got labels[{at}] = {int(t[i])}")
     return jax.nn.one_hot(target, n_classes, dtype=logits.dtype)
 
 
@@ -94,27 +97,31 @@ def _log_softmax_and_softmax(logits):
 
 
 class SoftmaxXentResiduals(NamedTuple):
-    probs: jax.Array          # (batch, classes) softmax of the logits
-    target: jax.Array         # (batch, classes) one-hot or probability targets
-    target_sum: Any           # (batch, 1) sum of each target row; None for integer labels
-    poison: Any               # (batch, 1) 0, or NaN for an out-of-range label; or None
+    probs: jax.Array          # (batch, ..., classes) softmax of the logits
+    target: jax.Array         # (batch, ..., classes) one-hot or probability targets
+    target_sum: Any           # (batch, ..., 1) sum of each target row; None for labels
+    poison: Any               # (batch, ..., 1) 0, or NaN for an out-of-range label; or None
 
 
 def softmax_cross_entropy() -> Loss:
     """Softmax then cross-entropy, from logits (document 003).
 
-    ``pred``: logits ``(batch, classes)``. ``target``: one-hot or probabilities of the
-    same shape, or integer labels ``(batch,)``. Integer labels are range-checked when
-    they are concrete; under ``jit`` an out-of-range label makes that example's loss and
+    ``pred``: logits ``(batch, classes)``, or ``(batch, ..., classes)`` (a class per
+    position, e.g. per time step). ``target``: one-hot or probabilities of the same
+    shape, or integer labels ``(batch, ...)`` (``pred``'s shape without the classes).
+    The value is the mean over every position (batch and the other leading axes), as
+    ``torch.nn.CrossEntropyLoss``. Integer labels are range-checked when they are
+    concrete; under ``jit`` an out-of-range label makes that position's loss and
     gradient NaN (never a silent zero).
     """
     where = "softmax_cross_entropy"
 
     def forward(pred, target):
         pred = check_array(pred, "pred", where)
-        if pred.ndim != 2:
+        if pred.ndim < 2:
             raise ValueError(f"{where}: pred must be logits of shape (batch, classes), got "
-                             f"{shape_str(pred.shape)}")
+                             f"{shape_str(pred.shape)} (or (batch, ..., classes), a class "
+                             f"per position)")
         if not hasattr(target, "dtype"):
             target = jnp.asarray(target)
         log_probs, probs = _log_softmax_and_softmax(pred)
@@ -124,18 +131,18 @@ def softmax_cross_entropy() -> Loss:
             # Out-of-range labels (only possible under jit, where they cannot be checked)
             # poison their example's loss and gradient with NaN instead of a silent 0.
             poison = jnp.where(valid, jnp.zeros((), pred.dtype),
-                               jnp.asarray(jnp.nan, pred.dtype))[:, None]
-            per_example = poison[:, 0] - jnp.sum(one_hot * log_probs, axis=-1)
+                               jnp.asarray(jnp.nan, pred.dtype))[..., None]
+            per_example = poison[..., 0] - jnp.sum(one_hot * log_probs, axis=-1)
             residuals = SoftmaxXentResiduals(probs, one_hot, None, poison)
             return jnp.mean(per_example), residuals
-        if target.shape == pred.shape[:1]:
+        if target.shape == pred.shape[:-1]:
             raise TypeError(f"{where}: integer labels must have an integer dtype, got "
                             f"{target.dtype} (target of shape {shape_str(target.shape)}; "
                             f"one-hot targets have shape {shape_str(pred.shape)})")
         if target.shape != pred.shape:
             raise ValueError(f"{where}: target must be one-hot of shape "
                              f"{shape_str(pred.shape)} or integer labels of shape "
-                             f"{shape_str(pred.shape[:1])}, got {shape_str(target.shape)}")
+                             f"{shape_str(pred.shape[:-1])}, got {shape_str(target.shape)}")
         target = target.astype(pred.dtype)
         per_example = -jnp.sum(target * log_probs, axis=-1)
         residuals = SoftmaxXentResiduals(probs, target,
@@ -144,13 +151,14 @@ def softmax_cross_entropy() -> Loss:
 
     def backward(residuals):
         """``dlogits = (softmax(z) * sum(y) - y) / batch``: document 003's ``a_i - y_i``
-        when the target sums to 1 (one-hot, or integer labels)."""
+        when the target sums to 1 (one-hot, or integer labels). With more leading axes,
+        ``batch`` is the number of positions averaged over (``batch * ...``)."""
         probs, target, target_sum, poison = residuals
         scaled = probs if target_sum is None else probs * target_sum
         grad = scaled - target
         if poison is not None:
             grad = grad + poison
-        return grad / probs.shape[0]
+        return grad / math.prod(probs.shape[:-1])
 
     return Loss(forward, backward, name=where)
 

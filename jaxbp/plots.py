@@ -214,3 +214,46 @@ def convergence(loss_steps, losses: dict, output_steps, outputs: dict, targets, 
     ax_out.set_ylim(-0.05, 1.05)
     ax_out.set_title("outputs approach the targets")
     return _save_curves(fig, (ax_loss, ax_out), title, path)
+
+
+def language_model_curves(runs: dict, baselines: dict, path, title: str = "") -> str:
+    """A language model's training: loss per step and held-out bits per character.
+
+    Args:
+      runs: label -> ``{"losses": (steps,) training loss per step in bits per
+        character, "curve": [(step, held-out bits per character), ...]}``. Labels
+        containing "autodiff" are drawn dashed over the others, so that identical runs
+        visibly overlap.
+      baselines: name -> bits per character (e.g. unigram, bigram), drawn as
+        horizontal lines on both panels.
+      path: the PNG to write.
+      title: the figure's title.
+
+    Returns:
+      The path written.
+    """
+    fig = _figure(11, 4.2)
+    ax_train, ax_held = fig.subplots(1, 2)
+    greys = ["#7f7f7f", "#bcbd22", "#17becf"]
+    for label, r in runs.items():
+        style = _style(label)
+        losses = np.asarray(r["losses"], np.float64)
+        steps = np.arange(1, len(losses) + 1)
+        ax_train.plot(steps, losses, label=f"{label}", **{**style, "linewidth":
+                                                           style["linewidth"] / 2})
+        if r["curve"]:
+            at, bpc = zip(*r["curve"])
+            ax_held.plot(at, bpc, marker="o", markersize=3, label=label, **style)
+    for (name, value), color in zip(baselines.items(), greys):
+        for ax in (ax_train, ax_held):
+            ax.axhline(value, color=color, linestyle=":", linewidth=1.2,
+                       label=f"{name}: {value:.2f}")
+    top = max(baselines.values()) * 1.15 if baselines else None
+    for ax in (ax_train, ax_held):
+        ax.set_xlabel("step")
+        ax.set_ylabel("bits per character")
+        if top:
+            ax.set_ylim(0, top)
+    ax_train.set_title("training loss per step")
+    ax_held.set_title("held-out bits per character")
+    return _save_curves(fig, (ax_train, ax_held), title, path)

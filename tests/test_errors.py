@@ -98,8 +98,8 @@ def test_malformed_padding(make, padding, phrase):
 
 
 @pytest.mark.parametrize("layer, input_shape, phrase", [
-    (jaxbp.dense(2), (3, 2), "input_shape must have 1 entries (without the batch axis), "
-                             "got (3, 2)"),
+    (jaxbp.dense(2), (), "input_shape must have at least 1 entry (the features, without "
+                         "the batch axis), got ()"),
     (jaxbp.conv2d(2, 3), (5, 5), "input_shape must have 3 entries (without the batch "
                                  "axis), got (5, 5)"),
     (jaxbp.conv1d(2, 3), (5, 5, 1), "input_shape must have 2 entries (without the batch "

@@ -5,6 +5,8 @@ Every activation here has no parameters (params ``()``) and keeps the input's sh
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -90,3 +92,66 @@ def softmax() -> Layer:
 
     return _shape_preserving("softmax", lambda x: jax.nn.softmax(x, axis=-1), backward,
                              lambda x, y: OutputResiduals(y))
+
+
+# GELU's tanh form (Hendrycks and Gimpel 2016), as jax.nn.gelu(approximate=True) and
+# torch.nn.GELU(approximate="tanh"): 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_A = 0.044715
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def gelu(approximate: bool = True) -> Layer:
+    """The Gaussian error linear unit, element-wise, any shape.
+
+    ``approximate=True`` (the default, as ``jax.nn.gelu``): the tanh form
+    ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` (GPT-2's, llm.c's).
+    ``approximate=False``: the exact ``x Phi(x) = 0.5 x (1 + erf(x / sqrt(2)))``, as
+    ``torch.nn.GELU()``.
+    """
+    if not isinstance(approximate, bool):
+        raise TypeError(f"gelu: approximate must be True or False, got {approximate!r}")
+    name = f"gelu(approximate={approximate})"
+
+    def backward(params, residuals, dy):
+        """Tanh form, with ``u = sqrt(2/pi) (x + 0.044715 x^3)`` and ``t = tanh(u)``:
+        ``dx = dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))``.
+
+        Erf form: ``dx = dy * (Phi(x) + x phi(x))``, ``phi(x) = exp(-x^2 / 2) / sqrt(2 pi)``
+        the normal density, ``Phi`` its distribution function.
+        """
+        del params
+        x = residuals.x
+        if approximate:
+            t = jnp.tanh(_GELU_C * (x + _GELU_A * x * x * x))
+            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _GELU_C * (1 + 3 * _GELU_A * x * x)
+        else:
+            cdf = 0.5 * (1 + jax.lax.erf(x * (1 / math.sqrt(2.0))))
+            d = cdf + x * _INV_SQRT_2PI * jnp.exp(-0.5 * x * x)
+        return (), dy * d
+
+    return _shape_preserving(name, lambda x: jax.nn.gelu(x, approximate=approximate),
+                             backward, lambda x, y: InputResiduals(x))
+
+
+def leaky_relu(negative_slope: float = 0.01) -> Layer:
+    """``y = x`` for ``x >= 0``, ``negative_slope * x`` below, element-wise, any shape.
+
+    The derivative at the kink is a choice: ``1`` at ``x = 0``, as
+    ``jax.nn.leaky_relu`` (PyTorch takes ``negative_slope`` there).
+    """
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real) \
+            or not math.isfinite(negative_slope):
+        raise TypeError(f"leaky_relu: negative_slope must be a finite number, got "
+                        f"{negative_slope!r}")
+    slope = float(negative_slope)
+
+    def backward(params, residuals, dy):
+        """``dx = dy`` where ``x >= 0``, ``negative_slope * dy`` elsewhere."""
+        del params
+        x = residuals.x
+        return (), jnp.where(x >= 0, dy, slope * dy)
+
+    return _shape_preserving(f"leaky_relu({slope:g})",
+                             lambda x: jnp.where(x >= 0, x, slope * x), backward,
+                             lambda x, y: InputResiduals(x))

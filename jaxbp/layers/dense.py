@@ -12,7 +12,7 @@ from jaxbp._core import (Layer, as_dtype, check_array, check_input_shape,
 
 
 class DenseResiduals(NamedTuple):
-    x: jax.Array  # (batch, in): the input, needed for dw
+    x: jax.Array  # (batch, ..., in): the input, needed for dw
 
 
 def dense(features: int, bias: bool = True, *, dtype=None) -> Layer:
@@ -28,43 +28,56 @@ def dense(features: int, bias: bool = True, *, dtype=None) -> Layer:
       dtype: the parameters' dtype; ``None`` is JAX's default float dtype.
 
     Returns:
-      A :class:`~jaxbp.Layer` mapping ``(batch, in)`` to ``(batch, features)``.
+      A :class:`~jaxbp.Layer` mapping ``(batch, in)`` to ``(batch, features)``, and
+      ``(batch, ..., in)`` to ``(batch, ..., features)`` (the last axis, e.g.
+      ``(batch, time, features)`` for sequence models).
     """
     where = f"dense({features})"
     features = check_positive_int(features, "features", "dense")
 
     def init(key, input_shape):
-        (n_in,) = check_input_shape(input_shape, 1, where)
+        shape = check_input_shape(input_shape, None, where)
+        if not shape:
+            raise ValueError(f"{where}: input_shape must have at least 1 entry (the "
+                             f"features, without the batch axis), got ()")
+        n_in = shape[-1]
         dt = as_dtype(dtype)
         # LeCun-normal scale keeps sigmoid/tanh units out of saturation at the start.
         w = jax.random.normal(key, (n_in, features), dt) / jnp.sqrt(jnp.asarray(n_in, dt))
         params = {"w": w}
         if bias:
             params["b"] = jnp.zeros((features,), dt)
-        return params, (features,)
+        return params, (*shape[:-1], features)
 
     def forward(params, x):
         x = check_array(x, "x", where)
-        check_rank(x, 2, "x", where, "(batch, features)")
+        if x.ndim < 2:
+            check_rank(x, 2, "x", where, "(batch, features)")
         w = params["w"]
-        if x.shape[1] != w.shape[0]:
+        if x.shape[-1] != w.shape[0]:
             raise ValueError(f"{where}: x must have {w.shape[0]} features (params['w'] "
                              f"has shape {shape_str(w.shape)}), got x of shape "
                              f"{shape_str(x.shape)}")
+        # (batch, ..., in) @ (in, out): one matmul over every leading position.
         y = x @ w
         if "b" in params:
-            y = y + params["b"][None, :]
+            y = y + params["b"].reshape((1,) * (x.ndim - 1) + params["b"].shape)
         return y, DenseResiduals(x)
 
     def backward(params, residuals, dy):
         """``dx = dy @ w.T``, ``dw = x.T @ dy``, ``db = sum_batch dy``.
 
-        Shapes: ``dy`` (batch, out), ``x`` (batch, in), ``w`` (in, out).
+        Shapes: ``dy`` (batch, out), ``x`` (batch, in), ``w`` (in, out). For more axes,
+        ``(batch, ..., in)``, every leading position is one more row: ``x`` and ``dy``
+        are flattened to ``(positions, in)`` and ``(positions, out)``, so ``dw`` and
+        ``db`` sum over the batch and every other leading axis.
         """
         x = residuals.x
-        dparams = {"w": x.T @ dy}
+        x2 = x.reshape(-1, x.shape[-1])
+        dy2 = dy.reshape(-1, dy.shape[-1])
+        dparams = {"w": x2.T @ dy2}
         if "b" in params:
-            dparams["b"] = jnp.sum(dy, axis=0)
+            dparams["b"] = jnp.sum(dy2, axis=0)
         dx = dy @ params["w"].T
         return dparams, dx
 

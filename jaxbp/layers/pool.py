@@ -166,3 +166,143 @@ def max_pool2d(window, stride=None) -> Layer:
       (row-major within the window) takes the gradient.
     """
     return _pool(2, window, stride)
+
+
+# --------------------------------------------------------------------------- average
+
+
+class AvgPoolResiduals(NamedTuple):
+    x: jax.Array  # the input; only its static shape is used by backward (jit drops it)
+
+
+def _avg_pool(n, window, stride):
+    kind = f"avg_pool{n}d"
+    window = check_int_tuple(window, n, "window", kind)
+    strides = window if stride is None else check_int_tuple(stride, n, "stride", kind)
+    where = f"{kind}({window if n > 1 else window[0]})"
+    layout = "(batch, length, channels)" if n == 1 else "(batch, height, width, channels)"
+    size = math.prod(window)
+
+    def out_sizes(in_sizes):
+        return tuple((s_in - k) // s + 1 for s_in, k, s in zip(in_sizes, window, strides))
+
+    def init(key, input_shape):
+        del key
+        shape = check_input_shape(input_shape, n + 1, where)
+        if any(s_in < k for s_in, k in zip(shape[:n], window)):
+            raise ValueError(f"{where}: the window {shape_str(window)} is larger than the "
+                             f"input {shape_str(shape[:n])}")
+        return (), (*out_sizes(shape[:n]), shape[n])
+
+    def forward(params, x):
+        del params
+        x = check_array(x, "x", where)
+        check_rank(x, n + 2, "x", where, layout)
+        if any(s_in < k for s_in, k in zip(x.shape[1:1 + n], window)):
+            raise ValueError(f"{where}: the window {shape_str(window)} is larger than x's "
+                             f"spatial shape {shape_str(x.shape[1:1 + n])}")
+        # A concrete zero (a Python float, not a traced value) makes JAX recognize the sum
+        # as reduce_window_sum, which jax.vjp can differentiate (the tests compare).
+        total = lax.reduce_window(x, 0.0, lax.add, (1, *window, 1),
+                                  (1, *strides, 1), "VALID")
+        return total / size, AvgPoolResiduals(x)
+
+    def backward(params, residuals, dy):
+        """``dx[i] = sum over the windows holding i of dy[window] / prod(window)``: every
+        entry of a window had weight ``1 / prod(window)`` in its mean. Entries in no
+        window (the floor's leftover rows/columns) get 0."""
+        del params
+        x = residuals.x
+        share = dy / size
+        out = dy.shape[1:1 + n]
+        in_sizes = x.shape[1:1 + n]
+        if strides == window:
+            # Each entry is in exactly one window: repeat each share over its window.
+            expanded = [x.shape[0]]
+            for q, k in zip(out, window):
+                expanded += [q, k]
+            expanded.append(x.shape[-1])
+            dx = jnp.broadcast_to(share.reshape(
+                x.shape[0], *(d for q in out for d in (q, 1)), x.shape[-1]), expanded)
+            dx = dx.reshape(x.shape[0], *(q * k for q, k in zip(out, window)), x.shape[-1])
+            tail = [(0, s_in - q * k, 0) for s_in, q, k in zip(in_sizes, out, window)]
+            return (), lax.pad(dx, jnp.zeros((), dy.dtype), [(0, 0, 0), *tail, (0, 0, 0)])
+        # Overlapping or gapped windows: one strided placement of the shares per window
+        # offset (interior padding puts them stride apart), summed.
+        dx = jnp.zeros(x.shape, dy.dtype)
+        for offset in itertools.product(*(range(k) for k in window)):
+            config = [(0, 0, 0)]
+            for o, q, s, s_in in zip(offset, out, strides, in_sizes):
+                config.append((o, s_in - (o + (q - 1) * s + 1), s - 1))
+            config.append((0, 0, 0))
+            dx = dx + lax.pad(share, jnp.zeros((), dy.dtype), config)
+        return (), dx
+
+    return Layer(init, forward, backward, name=where)
+
+
+def avg_pool1d(window: int, stride=None) -> Layer:
+    """Average pooling over ``(batch, length, channels)``, no padding (floor).
+
+    Args:
+      window: the window length.
+      stride: the step between windows; ``None`` means ``window``.
+
+    Returns:
+      A parameterless layer mapping ``(batch, length, c)`` to
+      ``(batch, (length - window) // stride + 1, c)``, each output the mean of its
+      window (as ``torch.nn.AvgPool1d``).
+    """
+    return _avg_pool(1, window, stride)
+
+
+def avg_pool2d(window, stride=None) -> Layer:
+    """Average pooling over ``(batch, height, width, channels)``, no padding (floor).
+
+    Args:
+      window: an int or ``(wh, ww)``.
+      stride: an int or ``(sh, sw)``; ``None`` means ``window``.
+
+    Returns:
+      A parameterless layer mapping ``(batch, h, w, c)`` to
+      ``(batch, (h - wh) // sh + 1, (w - ww) // sw + 1, c)``, each output the mean of
+      its window (as ``torch.nn.AvgPool2d``).
+    """
+    return _avg_pool(2, window, stride)
+
+
+def global_avg_pool() -> Layer:
+    """The mean over every spatial axis: ``(batch, *spatial, c)`` to ``(batch, c)``.
+
+    One or more spatial axes (``(batch, length, c)``, ``(batch, h, w, c)``, ...); the
+    usual last step of a residual CNN before its classifier.
+    """
+    where = "global_avg_pool()"
+
+    def init(key, input_shape):
+        del key
+        shape = check_input_shape(input_shape, None, where)
+        if len(shape) < 2:
+            raise ValueError(f"{where}: input_shape must be (*spatial, channels) with at "
+                             f"least one spatial axis (without the batch axis), got "
+                             f"{shape_str(shape)}")
+        return (), (shape[-1],)
+
+    def forward(params, x):
+        del params
+        x = check_array(x, "x", where)
+        if x.ndim < 3:
+            raise ValueError(f"{where}: x must have rank at least 3 (batch, *spatial, "
+                             f"channels), got shape {shape_str(x.shape)} (rank {x.ndim})")
+        return jnp.mean(x, axis=tuple(range(1, x.ndim - 1))), AvgPoolResiduals(x)
+
+    def backward(params, residuals, dy):
+        """``dx[b, ..., c] = dy[b, c] / S`` at every one of the ``S`` spatial positions."""
+        del params
+        shape = residuals.x.shape
+        count = math.prod(shape[1:-1])
+        dx = jnp.broadcast_to((dy / count).reshape(shape[0], *(1,) * (len(shape) - 2),
+                                                   shape[-1]), shape)
+        return (), dx
+
+    return Layer(init, forward, backward, name="global_avg_pool")

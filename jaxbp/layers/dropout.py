@@ -1,0 +1,92 @@
+"""Dropout (Srivastava et al. 2014), inverted: the forward beside its hand-written
+backward.
+
+In training mode each unit is kept with probability ``1 - rate`` and the kept ones are
+scaled by ``1 / (1 - rate)``, so that a unit's expected value is unchanged and
+inference needs no rescaling: in inference mode dropout is the identity. The random
+mask comes from the key its caller passes (``jaxbp.apply(..., key=k, train=True)``;
+``serial`` and the training steps split a fresh one for every layer and step), and it
+travels to the backward in the residuals: the gradient flows through exactly the units
+the forward kept.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxbp._core import Layer, check_array, check_input_shape
+
+
+class DropoutResiduals(NamedTuple):
+    keep: Any  # bool, x's shape: the units the forward kept; None when nothing dropped
+
+
+def dropout(rate: float) -> Layer:
+    """Inverted dropout: zeroes each unit with probability ``rate`` in training mode.
+
+    * ``forward(params, x)`` and ``jaxbp.apply(..., train=False)``: the identity
+      (inference mode).
+    * ``jaxbp.apply(layer, params, state, x, key=k, train=True)``: ``keep`` drawn by
+      ``jax.random.bernoulli(k, 1 - rate, x.shape)``, ``y = keep * x / (1 - rate)``.
+      The key is required (a ``ValueError`` otherwise: dropout is never silently off).
+      ``rate = 0`` is the identity in every mode and needs no key.
+
+    Args:
+      rate: the probability of dropping a unit, in [0, 1).
+
+    Returns:
+      A parameterless :class:`~jaxbp.Layer` (params ``()``, stateless) keeping the
+      input's shape, any rank.
+    """
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) \
+            or not math.isfinite(rate):
+        raise TypeError(f"dropout: rate must be a number in [0, 1), got {rate!r} of type "
+                        f"{type(rate).__name__}")
+    if not 0 <= rate < 1:
+        raise ValueError(f"dropout: rate must be in [0, 1) (the probability of dropping a "
+                         f"unit), got {rate!r}")
+    rate = float(rate)
+    scale = 1.0 / (1.0 - rate)
+    where = f"dropout({rate:g})"
+
+    def init(key, input_shape):
+        del key
+        return (), check_input_shape(input_shape, None, where)
+
+    def forward(params, x):
+        del params
+        x = check_array(x, "x", where)
+        return x, DropoutResiduals(None)
+
+    def apply(params, state, x, *, key=None, train=False):
+        del params
+        x = check_array(x, "x", where)
+        if not train or rate == 0.0:
+            return x, DropoutResiduals(None), state
+        if key is None:
+            raise ValueError(f"{where}: key must be a jax.random.key in training mode "
+                             f"(train=True), got None; pass key=..., or train=False for "
+                             f"inference (the identity)")
+        # The uniform numbers are drawn in p's dtype: x's (at least float32), so that a
+        # float32 step stays float32 when x64 is on.
+        p = jnp.asarray(1.0 - rate, jnp.promote_types(x.dtype, jnp.float32))
+        keep = jax.random.bernoulli(key, p, x.shape)
+        y = jnp.where(keep, x * scale, jnp.zeros((), x.dtype))
+        return y, DropoutResiduals(keep), state
+
+    def backward(params, residuals, dy):
+        """``dx = keep * dy / (1 - rate)`` with the forward's ``keep`` mask (``dx = dy``
+        in inference mode): a dropped unit passed nothing forward and gets no gradient;
+        a kept one was scaled, and so is its gradient."""
+        del params
+        keep = residuals.keep
+        if keep is None:
+            return (), dy
+        return (), jnp.where(keep, dy * scale, jnp.zeros((), dy.dtype))
+
+    return Layer(init, forward, backward, name=where, apply=apply)

@@ -1,0 +1,335 @@
+"""Sequence layers: causal self-attention, the RNN and the LSTM, the position embedding
+and the transformer block.
+
+Each goes through :func:`helpers.assert_layer_matches_autodiff` (float64, ``jax.vjp``
+eager and jitted, central differences) on a few shapes including batch 1 and time 1,
+and against PyTorch in float64 where torch is installed (``nn.MultiheadAttention`` with
+a causal mask, ``nn.RNN`` and ``nn.LSTM`` with their weights mapped). Further tests pin
+the causal mask (a future input never changes a past output, in value or gradient), the
+masked softmax's stability (huge, infinite and NaN masked logits give no NaN in either
+pass, nor in ``jax.grad``), and that backpropagation through time is a ``lax.scan``,
+not a Python loop over time steps.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxbp
+from helpers import assert_layer_matches_autodiff, assert_layer_stays_float32, random_init
+from jaxbp.layers.attention import causal_mask, masked_softmax, masked_softmax_backward
+
+# ------------------------------------------------------------------------- attention
+
+
+@pytest.mark.parametrize("heads, shape, batch, eager", [
+    (1, (1, 3), 1, True),    # time 1: each query sees only itself
+    (2, (5, 4), 2, False),
+    (3, (4, 6), 1, True),
+])
+def test_attention_matches_autodiff(heads, shape, batch, eager):
+    assert_layer_matches_autodiff(jaxbp.causal_self_attention(heads), shape, batch=batch,
+                                  eager=eager)
+
+
+def test_attention_stays_float32():
+    assert_layer_stays_float32(jaxbp.causal_self_attention(2), (3, 4))
+
+
+def test_attention_is_causal_in_value_and_gradient(x64):
+    """Changing the input at time s leaves every output before s unchanged, and the
+    gradient of an output at time t reaches no input after t (exactly zero)."""
+    layer = jaxbp.causal_self_attention(2)
+    rng = np.random.default_rng(1)
+    params, _ = random_init(layer, (6, 4), rng)
+    x = jnp.asarray(rng.normal(size=(2, 6, 4)))
+    y, _ = layer.forward(params, x)
+    y2, _ = layer.forward(params, x.at[:, 4].set(100.0))
+    np.testing.assert_array_equal(y2[:, :4], y[:, :4])
+    assert not np.allclose(y2[:, 4:], y[:, 4:])
+    dy = jnp.zeros_like(y).at[:, 2].set(1.0)
+    _, residuals = layer.forward(params, x)
+    _, dx = layer.backward(params, residuals, dy)
+    assert np.all(np.asarray(dx[:, 3:]) == 0.0)
+    assert np.all(np.abs(np.asarray(dx[:, :3])) > 0)
+
+
+def test_attention_weights_are_zero_above_the_diagonal_and_rows_sum_to_one(x64):
+    layer = jaxbp.causal_self_attention(2)
+    rng = np.random.default_rng(2)
+    params, _ = random_init(layer, (5, 4), rng)
+    _, residuals = layer.forward(params, jnp.asarray(rng.normal(size=(3, 5, 4))))
+    p = np.asarray(residuals.p)  # (batch, heads, time, time)
+    assert p.shape == (3, 2, 5, 5)
+    assert np.all(p[..., ~np.tril(np.ones((5, 5), bool))] == 0.0)
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-14)
+
+
+def test_masked_logits_never_give_nan():
+    """Masked scores that are huge, +inf or NaN (a naive ``s - 1e9`` mask or a mask
+    added as ``-inf`` would turn them into NaN) give finite weights, exactly 0 where
+    masked, and a finite gradient that is exactly 0 there: by hand and by jax.grad."""
+    mask = np.asarray(causal_mask(4))[None]
+    scores = np.where(mask, [[0.5, -1.0, 2.0, 0.1]], 0.0).astype(np.float32)
+    scores = np.broadcast_to(scores, (3, 4, 4)).copy()
+    scores[0][~mask[0]] = 1e38
+    scores[1][~mask[0]] = np.inf
+    scores[2][~mask[0]] = np.nan
+    scores = jnp.asarray(scores)
+    p = masked_softmax(scores, jnp.asarray(mask))
+    assert np.all(np.isfinite(p))
+    assert np.all(np.asarray(p)[:, ~mask[0]] == 0.0)
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-6)
+    dp = jnp.asarray(np.random.default_rng(0).normal(size=(3, 4, 4)), jnp.float32)
+    ds = masked_softmax_backward(p, dp)
+    assert np.all(np.isfinite(ds)) and np.all(np.asarray(ds)[:, ~mask[0]] == 0.0)
+    auto = jax.grad(lambda s: jnp.sum(masked_softmax(s, jnp.asarray(mask)) * dp))(scores)
+    assert np.all(np.isfinite(auto))
+    np.testing.assert_allclose(ds, auto, rtol=1e-5, atol=1e-7)
+
+
+def test_attention_is_stable_for_large_scores():
+    """Scores of order 1e5 (exp overflows float32 beyond 88): float32 forward and
+    backward stay finite and match float64."""
+    layer = jaxbp.causal_self_attention(2)
+    rng = np.random.default_rng(3)
+    with jax.enable_x64(True):
+        params, _ = random_init(layer, (5, 4), rng)
+        params = jax.tree.map(lambda a: 30.0 * a, params)
+        x = 30.0 * rng.normal(size=(2, 5, 4))
+        dy = rng.normal(size=(2, 5, 4))
+        out = {}
+        for dt in (jnp.float32, jnp.float64):
+            p = jax.tree.map(lambda a: jnp.asarray(a, dt), params)
+            y, residuals = layer.forward(p, jnp.asarray(x, dt))
+            out[dt] = (y, layer.backward(p, residuals, jnp.asarray(dy, dt)))
+        assert float(np.max(np.abs(out[jnp.float64][1][0]["qkv"]["w"]))) > 0
+        for a, b in zip(jax.tree.leaves(out[jnp.float32]), jax.tree.leaves(out[jnp.float64])):
+            assert np.all(np.isfinite(a))
+            scale = max(1.0, float(np.max(np.abs(b))))
+            # Scores near 1e5 in float32 carry absolute errors of order 1e-2, which
+            # moves a softmax weight by ~1e-2: a loose bound, but far below NaN or inf.
+            assert float(np.max(np.abs(np.asarray(a, np.float64) - b))) <= 0.1 * scale
+
+
+def test_attention_rejects_features_not_divisible_by_heads():
+    with pytest.raises(ValueError, match=r"divisible by heads = 3.*\(4, 5\)"):
+        jaxbp.causal_self_attention(3).init(jax.random.key(0), (4, 5))
+    with pytest.raises(ValueError, match="heads"):
+        jaxbp.causal_self_attention(0)
+    with pytest.raises(TypeError, match="heads"):
+        jaxbp.causal_self_attention(2.0)
+
+
+def test_attention_rejects_wrong_input_rank_and_width():
+    layer = jaxbp.causal_self_attention(2)
+    params, _ = layer.init(jax.random.key(0), (3, 4))
+    with pytest.raises(ValueError, match=r"rank 3.*\(2, 4\)"):
+        layer.forward(params, jnp.zeros((2, 4), jnp.float32))
+    with pytest.raises(ValueError, match=r"\(6, 18\).*\(2, 3, 6\).*\(4, 12\)"):
+        layer.forward(params, jnp.zeros((2, 3, 6), jnp.float32))
+    with pytest.raises(ValueError, match="input_shape"):
+        layer.init(jax.random.key(0), (4,))
+
+
+def test_attention_matches_pytorch_multihead_attention(x64):
+    torch = pytest.importorskip("torch")
+    heads, time, features = 2, 5, 6
+    layer = jaxbp.causal_self_attention(heads)
+    rng = np.random.default_rng(4)
+    params, _ = random_init(layer, (time, features), rng)
+    x = rng.normal(size=(3, time, features))
+    dy = rng.normal(size=(3, time, features))
+    y, residuals = layer.forward(params, jnp.asarray(x))
+    grads, dx = layer.backward(params, residuals, jnp.asarray(dy))
+
+    mha = torch.nn.MultiheadAttention(features, heads, batch_first=True,
+                                      dtype=torch.float64)
+    with torch.no_grad():  # PyTorch stores (out, in) weights: ours transposed
+        mha.in_proj_weight.copy_(torch.tensor(np.asarray(params["qkv"]["w"]).T))
+        mha.in_proj_bias.copy_(torch.tensor(np.asarray(params["qkv"]["b"])))
+        mha.out_proj.weight.copy_(torch.tensor(np.asarray(params["proj"]["w"]).T))
+        mha.out_proj.bias.copy_(torch.tensor(np.asarray(params["proj"]["b"])))
+    xt = torch.tensor(x, requires_grad=True)
+    future = torch.triu(torch.ones(time, time, dtype=torch.bool), diagonal=1)
+    yt, _ = mha(xt, xt, xt, attn_mask=future, need_weights=False)
+    yt.backward(torch.tensor(dy))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(grads["qkv"]["w"], mha.in_proj_weight.grad.numpy().T,
+                               rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(grads["qkv"]["b"], mha.in_proj_bias.grad.numpy(),
+                               rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(grads["proj"]["w"], mha.out_proj.weight.grad.numpy().T,
+                               rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(grads["proj"]["b"], mha.out_proj.bias.grad.numpy(),
+                               rtol=1e-11, atol=1e-12)
+
+
+# ------------------------------------------------------------------------- recurrent
+
+
+@pytest.mark.parametrize("make", [jaxbp.rnn, jaxbp.lstm], ids=["rnn", "lstm"])
+@pytest.mark.parametrize("features, shape, batch, eager", [
+    (1, (1, 1), 1, True),    # one step, one unit, batch 1
+    (3, (5, 2), 2, False),
+    (4, (3, 5), 1, True),
+])
+def test_recurrent_matches_autodiff(make, features, shape, batch, eager):
+    assert_layer_matches_autodiff(make(features), shape, batch=batch, eager=eager)
+
+
+@pytest.mark.parametrize("make", [jaxbp.rnn, jaxbp.lstm], ids=["rnn", "lstm"])
+def test_recurrent_stays_float32(make):
+    assert_layer_stays_float32(make(3), (4, 2))
+
+
+@pytest.mark.parametrize("make, gates", [(jaxbp.rnn, 1), (jaxbp.lstm, 4)],
+                         ids=["rnn", "lstm"])
+def test_recurrent_param_layout(make, gates):
+    params, out = make(5).init(jax.random.key(0), (7, 3))
+    assert out == (7, 5)
+    assert {k: v.shape for k, v in params.items()} == {
+        "wx": (3, gates * 5), "wh": (5, gates * 5), "b": (gates * 5,)}
+
+
+def _jaxpr_size(layer, time):
+    params, _ = layer.init(jax.random.key(0), (time, 2))
+    x = jnp.zeros((2, time, 2), jnp.float32)
+
+    def step(params, x):
+        y, residuals = layer.forward(params, x)
+        return layer.backward(params, residuals, jnp.ones_like(y))
+
+    jaxpr = jax.make_jaxpr(step)(params, x)
+    return len(jaxpr.jaxpr.eqns), str(jaxpr)
+
+
+@pytest.mark.parametrize("make", [jaxbp.rnn, jaxbp.lstm], ids=["rnn", "lstm"])
+def test_backpropagation_through_time_is_a_scan_not_a_python_loop(make):
+    """The traced program of forward + backward has the same size for 2 and for 50
+    time steps, and holds two scans (forward and the reverse scan of BPTT)."""
+    small, text = _jaxpr_size(make(3), 2)
+    large, _ = _jaxpr_size(make(3), 50)
+    assert small == large
+    assert text.count("scan[") == 2 and "reverse=True" in text
+
+
+@pytest.mark.parametrize("make, torch_name", [(jaxbp.rnn, "RNN"), (jaxbp.lstm, "LSTM")],
+                         ids=["rnn", "lstm"])
+def test_recurrent_matches_pytorch(x64, make, torch_name):
+    torch = pytest.importorskip("torch")
+    features, time, n_in = 4, 6, 3
+    layer = make(features)
+    rng = np.random.default_rng(5)
+    params, _ = random_init(layer, (time, n_in), rng)
+    x = rng.normal(size=(2, time, n_in))
+    dy = rng.normal(size=(2, time, features))
+    y, residuals = layer.forward(params, jnp.asarray(x))
+    grads, dx = layer.backward(params, residuals, jnp.asarray(dy))
+
+    module = getattr(torch.nn, torch_name)(n_in, features, batch_first=True,
+                                           dtype=torch.float64)
+    b = np.asarray(params["b"])
+    split = rng.uniform(size=b.shape)  # PyTorch's two biases: any split of our one
+    with torch.no_grad():
+        module.weight_ih_l0.copy_(torch.tensor(np.asarray(params["wx"]).T))
+        module.weight_hh_l0.copy_(torch.tensor(np.asarray(params["wh"]).T))
+        module.bias_ih_l0.copy_(torch.tensor(split * b))
+        module.bias_hh_l0.copy_(torch.tensor((1 - split) * b))
+    xt = torch.tensor(x, requires_grad=True)
+    yt, _ = module(xt)
+    yt.backward(torch.tensor(dy))
+    tol = {"rtol": 1e-11, "atol": 1e-12}
+    np.testing.assert_allclose(y, yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(grads["wx"], module.weight_ih_l0.grad.numpy().T, **tol)
+    np.testing.assert_allclose(grads["wh"], module.weight_hh_l0.grad.numpy().T, **tol)
+    np.testing.assert_allclose(grads["b"], module.bias_ih_l0.grad.numpy(), **tol)
+    np.testing.assert_allclose(grads["b"], module.bias_hh_l0.grad.numpy(), **tol)
+
+
+def test_recurrent_rejects_bad_input():
+    layer = jaxbp.lstm(4)
+    params, _ = layer.init(jax.random.key(0), (3, 2))
+    with pytest.raises(ValueError, match=r"rank 3.*\(2, 3\)"):
+        layer.forward(params, jnp.zeros((2, 3), jnp.float32))
+    with pytest.raises(ValueError, match=r"\(5, 16\).*\(2, 3, 5\)"):
+        layer.forward(params, jnp.zeros((2, 3, 5), jnp.float32))
+    with pytest.raises(TypeError, match="floating"):
+        layer.forward(params, jnp.zeros((2, 3, 2), jnp.int32))
+    with pytest.raises(ValueError, match="features"):
+        jaxbp.rnn(0)
+
+
+# ------------------------------------------------------------------------- position
+
+
+@pytest.mark.parametrize("max_len, shape, batch", [(1, (1, 2), 1), (7, (4, 3), 2)])
+def test_position_embedding_matches_autodiff(max_len, shape, batch):
+    assert_layer_matches_autodiff(jaxbp.position_embedding(max_len), shape, batch=batch)
+
+
+def test_position_embedding_adds_the_first_rows(x64):
+    layer = jaxbp.position_embedding(6)
+    params, out = layer.init(jax.random.key(0), (4, 3))
+    assert out == (4, 3) and params["w"].shape == (6, 3)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 4, 3)))
+    y, residuals = layer.forward(params, x)
+    np.testing.assert_array_equal(y, x + params["w"][None, :4])
+    grads, dx = layer.backward(params, residuals, jnp.ones_like(y))
+    np.testing.assert_array_equal(grads["w"][:4], 2.0)  # two examples in the batch
+    np.testing.assert_array_equal(grads["w"][4:], 0.0)
+    with pytest.raises(ValueError, match=r"max_len = 6.*\(2, 7, 3\)"):
+        layer.forward(params, jnp.zeros((2, 7, 3)))
+    with pytest.raises(ValueError, match="max_len = 6"):
+        layer.init(jax.random.key(0), (7, 3))
+
+
+# ------------------------------------------------------------------ transformer, GPT
+
+
+@pytest.mark.parametrize("heads, shape, batch, eager", [
+    (1, (1, 2), 1, False),   # time 1, batch 1
+    (2, (3, 4), 2, True),
+])
+def test_transformer_block_matches_autodiff(heads, shape, batch, eager):
+    assert_layer_matches_autodiff(jaxbp.transformer_block(heads, mlp_ratio=2), shape,
+                                  batch=batch, eager=eager)
+
+
+def test_transformer_block_is_made_of_the_library_layers():
+    block = jaxbp.transformer_block(2, mlp_ratio=3)
+    params, out = block.init(jax.random.key(0), (5, 4))
+    assert out == (5, 4)
+    (ln1, attention), (ln2, up, gelu, down) = params
+    assert set(ln1) == set(ln2) == {"scale", "bias"}
+    assert attention["qkv"]["w"].shape == (4, 12) and attention["proj"]["w"].shape == (4, 4)
+    assert up["w"].shape == (4, 12) and down["w"].shape == (12, 4) and gelu == ()
+    with pytest.raises(ValueError, match="divisible by heads = 3"):
+        jaxbp.transformer_block(3).init(jax.random.key(0), (5, 4))
+
+
+@pytest.mark.parametrize("kind", ["gpt", "lstm"])
+def test_language_models_hand_written_gradient_is_jax_grad(x64, kind):
+    """The whole model, ids to next-token loss over every position: the chained
+    hand-written backward passes against jax.grad, float64."""
+    from jaxbp import models
+
+    vocab, time = 7, 5
+    net = (models.gpt(vocab, context=6, features=8, blocks=2, heads=2) if kind == "gpt"
+           else models.lstm_language_model(vocab, features=6, embed=4))
+    loss = jaxbp.softmax_cross_entropy()
+    rng = np.random.default_rng(6)
+    params, out = random_init(net, (time,), rng)
+    assert out == (time, vocab)
+    ids = jnp.asarray(rng.integers(0, vocab, (3, time + 1)), jnp.int32)
+    x, y = ids[:, :-1], ids[:, 1:]
+    value, grads = jax.jit(jaxbp.value_and_grad(net, loss))(params, x, y)
+    ref_value, ref = jax.jit(jax.value_and_grad(
+        lambda p: loss.forward(net.forward(p, x)[0], y)[0]))(params)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    assert jax.tree.structure(grads) == jax.tree.structure(ref)
+    for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(ref)):
+        np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12)
