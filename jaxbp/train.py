@@ -9,6 +9,15 @@ runs differ only in who computed the gradient::
     step = jaxbp.train.make_step(net, jaxbp.softmax_cross_entropy(), optax.adam(1e-3))
     params, opt_state, loss = step(params, opt_state, x, y)
 
+A network with dropout or batch norm (``net.apply is not None``: it needs a key, a mode
+or state) trains with ``with_state=True``: the step takes and returns the state (batch
+norm's running statistics, apart from the params: the optimizer never sees it) and a
+fresh key for dropout; the fused epoch and :func:`fit` draw a new key for every step::
+
+    step = jaxbp.train.make_step(net, loss, optimizer, with_state=True)
+    state = jaxbp.init_state(net, params)
+    params, state, opt_state, loss = step(params, state, opt_state, x, y, key)
+
 Data parallelism uses JAX's own sharding: pass ``mesh=`` (a
 :class:`jax.sharding.Mesh`, e.g. from :func:`data_mesh`) and the batch is split along
 the mesh while the parameters and optimizer state are replicated. The compiled step is
@@ -36,19 +45,21 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxbp._apply import apply, init_state
 from jaxbp._core import Layer, Loss, shape_str
 from jaxbp.grad import value_and_grad
 
 GRADS = ("manual", "autodiff")
 
 __all__ = ["FitResult", "data_mesh", "evaluate", "fit", "gradient_fn", "load",
-           "make_epoch", "make_step", "minibatch_indices", "save"]
+           "make_epoch", "make_step", "minibatch_indices", "save", "step_keys"]
 
 
 # --------------------------------------------------------------------------- gradients
 
 
-def gradient_fn(net: Layer, loss: Loss, grads: str = "manual") -> Callable:
+def gradient_fn(net: Layer, loss: Loss, grads: str = "manual", *,
+                with_state: bool = False) -> Callable:
     """``f(params, x, y) -> (loss_value, grads)`` from the hand-written backward or autodiff.
 
     Args:
@@ -57,11 +68,24 @@ def gradient_fn(net: Layer, loss: Loss, grads: str = "manual") -> Callable:
       grads: ``"manual"``: the layers' hand-written ``backward`` passes
         (:func:`jaxbp.value_and_grad`, no JAX autodiff); ``"autodiff"``:
         ``jax.value_and_grad`` of ``loss(net.forward(params, x), y)``.
+      with_state: the training-mode forward :func:`jaxbp.apply` (dropout drops, batch
+        norm updates its running statistics): ``f(params, state, x, y, key) ->
+        ((loss_value, new_state), grads)``, as ``jax.value_and_grad(..., has_aux=True)``.
 
     Returns:
       A pure, jit-compatible function; ``grads`` has the tree structure of ``params``.
     """
     _check_net_and_loss(net, loss, "gradient_fn")
+    if with_state:
+        if grads == "manual":
+            return value_and_grad(net, loss, with_state=True)
+        if grads == "autodiff":
+            def objective_state(params, state, x, y, key=None):
+                pred, _, new_state = apply(net, params, state, x, key=key, train=True)
+                return loss.forward(pred, y)[0], new_state
+
+            return jax.value_and_grad(objective_state, has_aux=True)
+        raise ValueError(f"gradient_fn: grads must be one of {GRADS}, got {grads!r}")
     if grads == "manual":
         return value_and_grad(net, loss)
     if grads == "autodiff":
@@ -103,13 +127,44 @@ def _check_grads(grads, where):
         raise ValueError(f"{where}: grads must be one of {GRADS}, got {grads!r}")
 
 
-def _update_fn(net, loss, optimizer, grads, where):
-    """The un-jitted step: gradient, optimizer update, new params."""
+def _extended_names(net) -> list[str]:
+    """The names of the layers inside ``net`` that use a key, a mode or state."""
+    if net.apply is None:
+        return []
+    inner = [name for layer in net.layers for name in _extended_names(layer)]
+    return inner or [net.name]
+
+
+def _check_with_state(net, with_state, where):
+    if not isinstance(with_state, bool):
+        raise TypeError(f"{where}: with_state must be True or False, got {with_state!r}")
+    if net.apply is not None and not with_state:
+        names = ", ".join(dict.fromkeys(_extended_names(net)))
+        raise TypeError(f"{where}: net holds layers that need a key, a mode or state "
+                        f"({names}); pass with_state=True and call step(params, state, "
+                        f"opt_state, x, y, key) with state = jaxbp.init_state(net, params), "
+                        f"so that dropout drops and batch norm keeps its running "
+                        f"statistics")
+
+
+def _update_fn(net, loss, optimizer, grads, where, with_state=False):
+    """The un-jitted step: gradient, optimizer update, new params (and new state)."""
     import optax
 
     _check_net_and_loss(net, loss, where)
     _check_optimizer(optimizer, where)
     _check_grads(grads, where)
+    _check_with_state(net, with_state, where)
+    if with_state:
+        vgs = gradient_fn(net, loss, grads, with_state=True)
+
+        def update_state(params, state, opt_state, x, y, key):
+            (value, state), g = vgs(params, state, x, y, key)
+            updates, opt_state = optimizer.update(g, opt_state, params)
+            return optax.apply_updates(params, updates), state, opt_state, value
+
+        return update_state
+
     vg = gradient_fn(net, loss, grads)
 
     def update(params, opt_state, x, y):
@@ -210,7 +265,7 @@ def _place_batch(a, shardings, where, argument):
 
 def make_step(net: Layer, loss: Loss, optimizer, grads: str = "manual", *,
               mesh: Mesh | None = None, donate: bool = True,
-              max_traces: int | None = None) -> Callable:
+              max_traces: int | None = None, with_state: bool = False) -> Callable:
     """A jit-compiled training step.
 
     Args:
@@ -230,17 +285,43 @@ def make_step(net: Layer, loss: Loss, optimizer, grads: str = "manual", *,
         chex, traces are counted per place in the code where the step is made, so
         making a new step at the same place in a loop counts too
         (``chex.clear_trace_counter()`` resets).
+      with_state: for a network with dropout or batch norm (``net.apply`` is not
+        ``None``; such a network without it is a ``TypeError``): the step runs the
+        training-mode forward (:func:`jaxbp.apply` with ``train=True``) and threads the
+        state and a key, see Returns.
 
     Returns:
       ``step(params, opt_state, x, y) -> (params, opt_state, loss)``: ``x`` is
       ``(batch, *input_shape)``, ``y`` the matching targets, ``loss`` a scalar (the
       mean over the batch, computed before the update). With ``donate=True`` (the
       default) the step **donates** ``params`` and ``opt_state``.
+
+      With ``with_state=True``: ``step(params, state, opt_state, x, y, key) ->
+      (params, state, opt_state, loss)``, ``state`` from :func:`jaxbp.init_state`
+      (replicated on a mesh, donated with the params) and ``key`` a
+      ``jax.random.key`` for this step's dropout masks: pass a new one every step.
     """
     where = "make_step"
-    update = _guard(_update_fn(net, loss, optimizer, grads, where), max_traces, where)
-    donate_argnums = (0, 1) if donate else ()
+    update = _guard(_update_fn(net, loss, optimizer, grads, where, with_state), max_traces,
+                    where)
     sh = _shardings(mesh, where)
+    if with_state:
+        donate_argnums = (0, 1, 2) if donate else ()
+        if sh is None:
+            return jax.jit(update, donate_argnums=donate_argnums)
+        r = sh.replicated
+        compiled = jax.jit(update, donate_argnums=donate_argnums,
+                           in_shardings=(r, r, r, sh.batch, sh.batch, r),
+                           out_shardings=(r, r, r, r))
+
+        def step_state(params, state, opt_state, x, y, key):
+            return compiled(_place(params, r), _place(state, r), _place(opt_state, r),
+                            _place_batch(x, sh, where, "x"), _place_batch(y, sh, where, "y"),
+                            _place(key, r))
+
+        step_state.jitted = compiled
+        return step_state
+    donate_argnums = (0, 1) if donate else ()
     if sh is None:
         return jax.jit(update, donate_argnums=donate_argnums)
 
@@ -258,7 +339,8 @@ def make_step(net: Layer, loss: Loss, optimizer, grads: str = "manual", *,
 
 def make_epoch(net: Layer, loss: Loss, optimizer, grads: str = "manual", *,
                batch_size: int, steps: int | None = None, mesh: Mesh | None = None,
-               donate: bool = True, max_traces: int | None = None) -> Callable:
+               donate: bool = True, max_traces: int | None = None,
+               with_state: bool = False) -> Callable:
     """Many training steps in one compiled call: ``lax.scan`` over shuffled minibatches.
 
     Each pass over the data draws a fresh permutation (``jax.random.permutation`` with
@@ -267,7 +349,8 @@ def make_epoch(net: Layer, loss: Loss, optimizer, grads: str = "manual", *,
     divide ``len(x)`` are skipped in that pass (a new permutation next time).
 
     Args:
-      net, loss, optimizer, grads, donate, max_traces: as in :func:`make_step`.
+      net, loss, optimizer, grads, donate, max_traces, with_state: as in
+        :func:`make_step`.
       batch_size: examples per step.
       steps: steps per call; ``None`` means one epoch, ``len(x) // batch_size``. More
         steps than one epoch holds take further passes, each newly shuffled.
@@ -279,16 +362,22 @@ def make_epoch(net: Layer, loss: Loss, optimizer, grads: str = "manual", *,
       ``x`` ``(n, *input_shape)``, ``y`` ``(n, ...)``, ``key`` a
       ``jax.random.key`` (use a new one for every call) and ``losses`` ``(steps,)``,
       each step's minibatch loss. Donates ``params`` and ``opt_state`` when ``donate``.
+
+      With ``with_state=True``: ``epoch(params, state, opt_state, key, x, y) ->
+      (params, state, opt_state, losses)``; ``key`` is split into the shuffling key and
+      one dropout key per step (:func:`step_keys`), so no step reuses a key.
     """
     where = "make_epoch"
     batch_size = _positive(batch_size, "batch_size", where)
     if steps is not None:
         steps = _positive(steps, "steps", where)
-    step = _update_fn(net, loss, optimizer, grads, where)
+    step = _update_fn(net, loss, optimizer, grads, where, with_state)
     sh = _shardings(mesh, where)
     if sh is not None and batch_size % sh.n_devices:
         raise ValueError(f"{where}: batch_size must be divisible by the mesh's "
                          f"{sh.n_devices} devices, got {batch_size}")
+    if with_state:
+        return _make_epoch_state(step, batch_size, steps, sh, donate, max_traces, where)
 
     def epoch(params, opt_state, key, x, y):
         n = _check_dataset(x, y, batch_size, where)
@@ -320,6 +409,55 @@ def make_epoch(net: Layer, loss: Loss, optimizer, grads: str = "manual", *,
 
     run.jitted = compiled
     return run
+
+
+def _make_epoch_state(step, batch_size, steps, sh, donate, max_traces, where):
+    """make_epoch for ``with_state=True``: the state rides in the scan's carry, one
+    dropout key per step in its inputs."""
+
+    def epoch(params, state, opt_state, key, x, y):
+        n = _check_dataset(x, y, batch_size, where)
+        n_steps = n // batch_size if steps is None else steps
+        shuffle_key, keys = step_keys(key, n_steps)
+        batches = minibatch_indices(shuffle_key, n, batch_size, steps)
+
+        def body(carry, inputs):
+            p, st, s = carry
+            idx, k = inputs
+            xb, yb = jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
+            if sh is not None:
+                xb = lax.with_sharding_constraint(xb, sh.batch)
+                yb = lax.with_sharding_constraint(yb, sh.batch)
+            p, st, s, value = step(p, st, s, xb, yb, k)
+            return (p, st, s), value
+
+        (params, state, opt_state), losses = lax.scan(body, (params, state, opt_state),
+                                                      (batches, keys))
+        return params, state, opt_state, losses
+
+    epoch = _guard(epoch, max_traces, where)
+    donate_argnums = (0, 1, 2) if donate else ()
+    if sh is None:
+        return jax.jit(epoch, donate_argnums=donate_argnums)
+    r = sh.replicated
+    compiled = jax.jit(epoch, donate_argnums=donate_argnums,
+                       in_shardings=(r,) * 6, out_shardings=(r,) * 4)
+
+    def run(params, state, opt_state, key, x, y):
+        return compiled(_place(params, r), _place(state, r), _place(opt_state, r),
+                        _place(key, r), _place(x, r), _place(y, r))
+
+    run.jitted = compiled
+    return run
+
+
+def step_keys(key, steps: int):
+    """The keys of one epoch with state: ``(shuffle_key, keys)``, ``keys`` of shape
+    ``(steps,)``, one per step for its dropout masks, all split from ``key`` (none
+    reused). :func:`make_epoch` and ``fit(fused=False)`` both draw them here, so the two
+    see the same minibatches and the same masks."""
+    shuffle_key, dropout_key = jax.random.split(key)
+    return shuffle_key, jax.random.split(dropout_key, steps)
 
 
 def minibatch_indices(key, n: int, batch_size: int, steps: int | None = None) -> jax.Array:
@@ -366,6 +504,16 @@ def _eval_fn(net, loss):
     return jax.jit(f)
 
 
+@functools.lru_cache(maxsize=32)
+def _eval_fn_state(net, loss):
+    def f(params, state, x, y):
+        pred, _, _ = apply(net, params, state, x, train=False)  # inference mode
+        value, _ = loss.forward(pred, y)
+        return value, _correct(pred, y)
+
+    return jax.jit(f)
+
+
 def _correct(pred, y):
     """How many rows' arg-max class matches the target; NaN when that means nothing."""
     if pred.ndim != 2 or pred.shape[-1] < 2:
@@ -381,7 +529,7 @@ def _correct(pred, y):
 
 
 def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
-             mesh: Mesh | None = None) -> tuple[float, float]:
+             mesh: Mesh | None = None, state=None) -> tuple[float, float]:
     """The loss and the accuracy of ``net`` on a dataset, in compiled chunks.
 
     Accuracy is the fraction of examples whose predicted class (arg-max over the last
@@ -396,6 +544,10 @@ def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
       y: targets, ``(n,)`` integer labels or ``(n, ...)`` arrays.
       batch_size: examples per compiled call (memory, not results, depends on it).
       mesh: if given, each chunk is replicated on the mesh, where ``params`` live.
+      state: for a network with dropout or batch norm, its state (from training, or
+        :func:`jaxbp.init_state`): it runs in inference mode (``jaxbp.apply(...,
+        train=False)``: dropout is the identity, batch norm uses the running
+        statistics from ``state``). Ignored for other networks.
 
     Returns:
       ``(loss, accuracy)`` as Python floats; the loss is the mean over all ``n``.
@@ -407,14 +559,19 @@ def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
     if np.shape(y)[:1] != (n,):
         raise ValueError(f"{where}: y must have {n} rows, one per row of x "
                          f"{shape_str(np.shape(x))}, got {shape_str(np.shape(y))}")
-    f = _eval_fn(net, loss)
     sh = _shardings(mesh, where)
+    if net.apply is not None:
+        if sh is not None and state is not None:
+            state = _place(state, sh.replicated)
+        f = functools.partial(_eval_fn_state(net, loss), params, state)
+    else:
+        f = functools.partial(_eval_fn(net, loss), params)
     total, correct = 0.0, 0.0
     for start in range(0, n, batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         if sh is not None:
             xb, yb = _place(xb, sh.replicated), _place(yb, sh.replicated)
-        value, right = f(params, xb, yb)
+        value, right = f(xb, yb)
         total += float(value) * xb.shape[0]
         correct += float(right)
     return total / n, correct / n
@@ -434,22 +591,30 @@ class FitResult(NamedTuple):
         ``train_accuracy``), ``"val_loss"`` and ``"val_accuracy"`` (when there is
         validation data), ``"seconds"`` (wall time since the start, compilation
         included).
+      state: the network's state after training (batch norm's running statistics), for
+        a network with dropout or batch norm; ``None`` for every other network.
     """
 
     params: Any
     opt_state: Any
     history: dict
+    state: Any = None
 
 
 def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 10,
         batch_size: int = 32, grads: str = "manual", validation_data=None,
         opt_state=None, fused: bool = True, mesh: Mesh | None = None,
         progress: bool | None = None, verbose: bool = False,
-        train_accuracy: bool = True, desc: str | None = None) -> FitResult:
+        train_accuracy: bool = True, desc: str | None = None, state=None) -> FitResult:
     """Trains ``net`` for ``epochs`` passes over ``(x, y)`` and records a history.
 
     The caller's ``params`` and ``opt_state`` are copied first, never consumed, so the
     same initial parameters can train twice (as the demo does, once per ``grads``).
+
+    A network with dropout or batch norm (``net.apply`` is not ``None``) trains in
+    training mode with its state threaded through every step and a fresh dropout key
+    per step (both split from ``key``), and is evaluated in inference mode with the
+    running statistics; the final state is in the result.
 
     Args:
       net, loss, optimizer, grads, mesh: as in :func:`make_step`.
@@ -468,9 +633,11 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
       verbose: print a one-line summary after every epoch (also when no bar shows).
       train_accuracy: evaluate the training set after every epoch.
       desc: the progress bar's label.
+      state: for a network with dropout or batch norm, the state to resume from;
+        ``None`` means ``jaxbp.init_state(net, params)``.
 
     Returns:
-      A :class:`FitResult` ``(params, opt_state, history)``.
+      A :class:`FitResult` ``(params, opt_state, history, state)``.
     """
     where = "fit"
     epochs = _positive(epochs, "epochs", where)
@@ -482,6 +649,12 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
     opt_state = optimizer.init(params) if opt_state is None else jax.tree.map(jnp.array,
                                                                              opt_state)
     sh = _shardings(mesh, where)
+    stateful = net.apply is not None
+    if stateful:
+        state = (init_state(net, params) if state is None
+                 else jax.tree.map(jnp.array, state))
+    else:
+        state = None
 
     def on_device(a):  # once, not every epoch: the data for the epochs and evaluation
         return _place(a, sh.replicated) if sh is not None else jnp.asarray(a)
@@ -489,9 +662,9 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
     xd, yd = on_device(x), on_device(y)
     if fused:
         run_epoch = make_epoch(net, loss, optimizer, grads, batch_size=batch_size,
-                               mesh=mesh)
+                               mesh=mesh, with_state=stateful)
     else:
-        step = make_step(net, loss, optimizer, grads, mesh=mesh)
+        step = make_step(net, loss, optimizer, grads, mesh=mesh, with_state=stateful)
 
     history = {"epoch": [], "loss": [], "seconds": []}
     if train_accuracy:
@@ -505,28 +678,41 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
     try:
         for epoch in range(1, epochs + 1):
             key, sub = jax.random.split(key)
-            if fused:
+            if fused and stateful:
+                params, state, opt_state, losses = run_epoch(params, state, opt_state,
+                                                             sub, xd, yd)
+                epoch_loss = float(jnp.mean(losses))
+            elif fused:
                 params, opt_state, losses = run_epoch(params, opt_state, sub, xd, yd)
                 epoch_loss = float(jnp.mean(losses))
             else:
                 losses = []
-                for idx in np.asarray(minibatch_indices(sub, n, batch_size)):
+                if stateful:  # the minibatches and keys make_epoch would draw
+                    shuffle_key, keys = step_keys(sub, n // batch_size)
+                    order = np.asarray(minibatch_indices(shuffle_key, n, batch_size))
+                else:
+                    order = np.asarray(minibatch_indices(sub, n, batch_size))
+                for i, idx in enumerate(order):
                     if mesh is not None and jax.process_count() > 1:
                         # Every process holds the whole dataset and passes its own
                         # block of each minibatch (see _place_batch).
                         idx = idx.reshape(jax.process_count(), -1)[jax.process_index()]
-                    params, opt_state, value = step(params, opt_state, x[idx], y[idx])
+                    if stateful:
+                        params, state, opt_state, value = step(params, state, opt_state,
+                                                               x[idx], y[idx], keys[i])
+                    else:
+                        params, opt_state, value = step(params, opt_state, x[idx], y[idx])
                     losses.append(value)
                 epoch_loss = float(jnp.mean(jnp.stack(losses)))
             history["epoch"].append(epoch)
             history["loss"].append(epoch_loss)
             line = {"loss": epoch_loss}
             if train_accuracy:
-                _, acc = evaluate(net, loss, params, xd, yd, mesh=mesh)
+                _, acc = evaluate(net, loss, params, xd, yd, mesh=mesh, state=state)
                 history["accuracy"].append(acc)
                 line["acc"] = acc
             if validation_data is not None:
-                vl, va = evaluate(net, loss, params, x_val, y_val, mesh=mesh)
+                vl, va = evaluate(net, loss, params, x_val, y_val, mesh=mesh, state=state)
                 history["val_loss"].append(vl)
                 history["val_accuracy"].append(va)
                 line["val_loss"], line["val_acc"] = vl, va
@@ -546,7 +732,7 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
     finally:
         if bar is not None:
             bar.close()
-    return FitResult(params, opt_state, history)
+    return FitResult(params, opt_state, history, state)
 
 
 def _check_key(key, where):
@@ -590,7 +776,7 @@ def _isatty(stream) -> bool:
 _FORMAT = "jaxbp-params-1"
 
 
-def save(path, params) -> str:
+def save(path, params, state=None) -> str:
     """Saves a parameter pytree to one ``.npz`` file, with its tree structure.
 
     The structure (dicts with string keys, tuples, lists, ``None``) is stored as JSON
@@ -599,6 +785,8 @@ def save(path, params) -> str:
     Args:
       path: the file; ``.npz`` is appended if missing (as numpy does).
       params: a pytree of arrays (as ``net.init`` returns).
+      state: the network's state (batch norm's running statistics, from
+        ``FitResult.state`` or a step), saved beside the params; ``None`` saves none.
 
     Returns:
       The path written.
@@ -624,9 +812,11 @@ def save(path, params) -> str:
         raise TypeError(f"save: params must be a tree of dicts, tuples, lists and arrays, "
                         f"got a node of type {type(node).__name__}")
 
-    tree = encode(params)
+    header = {"format": _FORMAT, "tree": encode(params)}
+    if state is not None:
+        header["state"] = encode(state)
     arrays = {f"leaf_{i}": a for i, a in enumerate(leaves)}
-    header = json.dumps({"format": _FORMAT, "tree": tree})
+    header = json.dumps(header)
     path = _npz_path(path)
     np.savez(path, __tree__=np.array(header), **arrays)
     return path
@@ -637,14 +827,17 @@ def _npz_path(path) -> str:
     return path if path.endswith(".npz") else path + ".npz"
 
 
-def load(path):
+def load(path, *, with_state: bool = False):
     """Loads parameters written by :func:`save`, as a pytree of ``jax.Array``.
 
     Args:
       path: the ``.npz`` file (the ``.npz`` may be left out, as for :func:`save`).
+      with_state: also return the state saved beside the params.
 
     Returns:
-      The tree :func:`save` was given, leaves as ``jnp`` arrays of their saved dtypes.
+      The tree :func:`save` was given, leaves as ``jnp`` arrays of their saved dtypes;
+      with ``with_state=True``, ``(params, state)``, ``state`` ``None`` when the file
+      holds none (files written without a state, or before states existed).
     """
     path = os.fspath(path)
     if not os.path.exists(path) and os.path.exists(_npz_path(path)):
@@ -671,4 +864,7 @@ def load(path):
             return None
         return jnp.asarray(arrays[f"leaf_{value}"])
 
-    return decode(header["tree"])
+    params = decode(header["tree"])
+    if not with_state:
+        return params
+    return params, decode(header["state"]) if "state" in header else None
