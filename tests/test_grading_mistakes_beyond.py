@@ -438,3 +438,56 @@ def test_max_pool_ties_are_graded_by_the_documented_rule(tmp_path, route, mistak
     assert "case 4 of 4" in values.feedback and "with ties" in values.feedback
     assert result.check("shapes").passed
     assert 0 < result.points < result.max_points
+
+
+# ------------------------------------------------------------------ a learner's copy
+
+RNN_BY_HAND = """
+    time = x.shape[1]
+    carried = jnp.zeros_like(h[:, 0])
+    dx, dwx, dwh, db = [None] * time, jnp.zeros_like(wx), jnp.zeros_like(wh), 0.0
+    for t in reversed(range(time)):
+        da = (dh[:, t] + carried) * (1 - h[:, t] ** 2)
+        h_prev = h[:, t - 1] if t > 0 else jnp.zeros_like(h[:, 0])
+        dx[t] = da @ wx.T
+        dwx = dwx + x[:, t].T @ da
+        dwh = dwh + h_prev.T @ da
+        db = db + jnp.sum(da, axis=0)
+        carried = da @ wh.T
+    return jnp.stack(dx, axis=1), dwx, dwh, db
+"""
+
+
+@pytest.mark.slow
+def test_a_copy_with_one_new_exercise_solved_by_hand_passes_it_and_not_the_others(tmp_path):
+    """The README's path: copy exercises/, write rnn_backward (a loop, not the
+    solution's scan), grade the new exercises: that one passes with full marks, the
+    others say "not done yet" and score 0."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from jaxbp.grading import generate
+
+    root = generate.project_root()
+    mine = tmp_path / "my_exercises"
+    shutil.copytree(root / "exercises", mine)
+    path = mine / "14_recurrent.py"
+    text = path.read_text(encoding="utf-8")
+    stub = '    raise NotImplementedError("not done yet: rnn_backward")\n'
+    assert stub in text
+    body = textwrap.indent(textwrap.dedent(RNN_BY_HAND).strip("\n") + "\n", "    ")
+    path.write_text(text.replace(stub, body), encoding="utf-8")
+    beyond = [str(e.number) for e in grading.EXERCISES if e.number >= 17]
+    proc = subprocess.run([sys.executable, "-m", "jaxbp", "grade", *beyond, "--impl",
+                           str(mine), "--json", str(tmp_path / "g.json")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    report = {e["name"]: e for e in
+              json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))["exercises"]}
+    assert report["rnn_backward"]["status"] == "passed", proc.stdout + proc.stderr
+    assert report["rnn_backward"]["points"] == report["rnn_backward"]["max_points"] == 6
+    others = [e for name, e in report.items() if name != "rnn_backward"]
+    assert len(others) == len(beyond) - 1
+    assert all(e["status"] == "not done yet" and e["points"] == 0 for e in others)
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
