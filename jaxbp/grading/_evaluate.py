@@ -16,7 +16,7 @@ import jax
 from jaxbp.grading import _guard
 from jaxbp.grading._compare import (LeafComparison, StructureError, diagnose, match)
 from jaxbp.grading.registry import BY_NAME, EXERCISES
-from jaxbp.grading.spec import Case, Exercise
+from jaxbp.grading.spec import Case, Exercise, quick_jit
 from jaxbp.grading._impl import Impl, ImplError
 
 
@@ -148,7 +148,8 @@ class _Grader:
             raise _Stop("refused", refusal.message(exercise.name, self.where))
         if exercise.name in loaded.stubs:  # no need to run it (nor to build the cases)
             raise _Stop("not done yet", f"not done yet: write it in {self.where}")
-        self.jitted = jax.jit(self.fn, static_argnums=exercise.static_argnums)
+        # Compiled at XLA's cheapest level: each case runs once (see spec.QUICK_COMPILE).
+        self.jitted = quick_jit(self.fn, static_argnums=exercise.static_argnums)
         self.jit_failure = None  # the first error that only jax.jit raised
 
     def call(self, args, jit=True):

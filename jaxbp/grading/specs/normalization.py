@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -30,16 +31,15 @@ STEPS = ("dxhat", "drstd", "dvar", "dxc", "dmean")
 
 
 def _norm_reference(x, scale, dy, eps, axes, steps=False):
-    bias = jnp.zeros_like(scale)
+    bias = f64(np.zeros(scale.shape))
     if not steps:
         f = lambda x, s, b: _norm(x, s, b, eps, axes)  # noqa: E731
         return tuple(vjp_of(f, (x, scale, bias), dy))
     stat = tuple(1 if a in axes else d for a, d in enumerate(x.shape))
-    zeros = {"dxhat": jnp.zeros_like(x), "drstd": jnp.zeros(stat, x.dtype),
-             "dvar": jnp.zeros(stat, x.dtype), "dxc": jnp.zeros_like(x),
-             "dmean": jnp.zeros(stat, x.dtype)}
+    zeros = {"dxhat": np.zeros(x.shape), "drstd": np.zeros(stat), "dvar": np.zeros(stat),
+             "dxc": np.zeros(x.shape), "dmean": np.zeros(stat)}
     f = lambda x, s, b, e: _norm(x, s, b, eps, axes, perturb=e)  # noqa: E731
-    dx, dscale, dbias, de = vjp_of(f, (x, scale, bias, zeros), dy)
+    dx, dscale, dbias, de = vjp_of(f, (x, scale, bias, jax.tree.map(f64, zeros)), dy)
     return dx, dscale, dbias, de
 
 

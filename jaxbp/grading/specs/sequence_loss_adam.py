@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbp.grading.spec import (Case, case_rng, exercise, f64, mistake, nonzero, np64,
-                                shape_label, vjp_of)
+                                quick_jit, shape_label, vjp_of)
 
 
 def _sequence_xent(logits, labels):
@@ -107,16 +107,21 @@ def _adam_cases():
         def draw(scale=1.0, shapes=shapes):
             return jax.tree.map(lambda s: f64(scale * nonzero(rng, s)), shapes,
                                 is_leaf=is_shape)
-        params = draw()
         opt = optax.adam(lr, b1=b1, b2=b2, eps=eps)
-        state = opt.init(params)
-        for _ in range(step - 1):  # optax's own steps up to this one
-            updates, state = opt.update(draw(0.3), state, params)
-            params = optax.apply_updates(params, updates)
-        grads = draw(0.3)
-        mu, nu = state[0].mu, state[0].nu
-        updates, new_state = opt.update(grads, state, params)
-        expected = (optax.apply_updates(params, updates), new_state[0].mu, new_state[0].nu)
+
+        @quick_jit  # optax's own steps up to this one, in one compiled call
+        def run(params, all_grads, opt=opt):
+            state = opt.init(params)
+            seen = []
+            for g in all_grads:
+                seen.append((params, state[0].mu, state[0].nu))
+                updates, state = opt.update(g, state, params)
+                params = optax.apply_updates(params, updates)
+            return seen[-1], (params, state[0].mu, state[0].nu)
+
+        all_grads = [draw(0.3) for _ in range(step)]
+        (params, mu, nu), expected = run(draw(), all_grads)
+        grads = all_grads[-1]
         label = (f"params {jax.tree.map(lambda a: tuple(a.shape), params)}, step {step}, "
                  f"lr {lr}, b1 {b1}, b2 {b2}, eps {eps:g}")
         args = (params, grads, mu, nu, step, lr, b1, b2, eps)
