@@ -17,6 +17,11 @@ of the file's path), so the model is scored on code it has never seen. The run:
 
 ``--model lstm`` trains an LSTM language model (:func:`jaxbp.models.lstm_language_model`,
 backpropagation through time by hand) on the same task instead.
+
+``--impl DIR`` is the exercise set's final project: the model, its loss gradient and its
+Adam are built from the learner's exercise functions in ``DIR``
+(:func:`jaxbp.grading.plug.learner_layers`); every exercise the model needs and ``DIR``
+has not finished is named first, in one message.
 """
 
 from __future__ import annotations

@@ -233,3 +233,22 @@ def solve(folder, names):
                     else mine[r.begin + 1:r.end])
             start = r.end
         (folder / module).write_text("".join(out + mine[start:]), encoding="utf-8")
+
+
+def test_the_readme_table_says_which_exercises_each_demo_needs():
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = text[text.index("| # | exercise | file | documents | demos that need it |"):]
+    text = text[:text.index("\n\n")]
+    table = {}
+    for number, name, demos in re.findall(r"^\| (\d+) \| `(\w+)`[^|]*\|[^|]*\|[^|]*\| ([^|]*)\|$",
+                                          text, re.M):
+        demos = demos.strip()
+        table[name] = set(DEMO_EXERCISES) if demos == "all five" else {
+            d.strip() for d in demos.split(",") if d.strip()}
+        assert grading.BY_NAME[name].number == int(number)
+    assert list(table) == [e.name for e in grading.EXERCISES]
+    needs = {e.name: {d for d, names in DEMO_EXERCISES.items() if e.name in names}
+             for e in grading.EXERCISES}
+    assert table == needs
