@@ -17,6 +17,7 @@ COMMANDS = {
     "notes": ("jaxbp.notes.cli", "the documents' worked examples: printed vs computed"),
     "grade": ("jaxbp.grading.cli", "grade the exercises (yours, or the solutions)"),
     "exercises": ("jaxbp.grading.generate", "regenerate exercises/ from solutions/"),
+    "classroom": ("jaxbp.grading.classroom", "write the GitHub Classroom workflow that grades"),
     "demo": ("jaxbp.demo", "train networks with the hand-written backward, draw plots"),
     "bench": ("jaxbp.bench", "hand-written backward vs jax.grad (and PyTorch), side by side"),
 }

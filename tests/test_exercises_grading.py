@@ -1,10 +1,12 @@
 """The grading tests: every check of every exercise, on the implementation ``--impl`` names.
 
-The project's own run grades ``solutions/``, where every check must pass. A learner (or
-an instructor's CI) grades another copy with ``pytest tests/test_exercises_grading.py
---impl exercises`` (or a path), or with ``jaxbp grade``, which runs these same tests and
-prints a table of points. One test per exercise and check; a failing test's message is
-the grader's feedback. ``JAXBP_GRADE_TIME_LIMIT`` sets the seconds one call may run.
+A thin wrapper over the grader (:func:`jaxbp.grading.evaluate`, the engine ``jaxbp
+grade`` runs): the project's own run grades ``solutions/``, where every check must pass.
+One test per exercise and check; a failing test's message is the grader's feedback.
+``pytest tests/test_exercises_grading.py --impl exercises`` (or a path) grades another
+copy; to grade a learner's work, prefer ``jaxbp grade``, which runs the grader of the
+installed package rather than these files. ``JAXBP_GRADE_TIME_LIMIT`` sets the seconds
+one call may run.
 """
 
 import os

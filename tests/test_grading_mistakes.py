@@ -95,6 +95,39 @@ def doc002_step(w, x, y, lr):
     return g, w - lr * g
 """
 
+POOL_EVERY_TIED = """
+def max_pool2d_backward(x, dy, window):
+    wh, ww = (window, window) if isinstance(window, int) else window
+    oh, ow = dy.shape[1], dy.shape[2]
+    xc = x[:, :oh * wh, :ow * ww, :]
+    top = jnp.repeat(jnp.repeat(lax.reduce_window(xc, -jnp.inf, lax.max, (1, wh, ww, 1),
+                                                   (1, wh, ww, 1), "VALID"), wh, 1), ww, 2)
+    up = jnp.repeat(jnp.repeat(dy, wh, axis=1), ww, axis=2)
+    dx = jnp.where(xc == top, up, 0.0)  # every entry equal to the maximum
+    return jnp.pad(dx, ((0, 0), (0, x.shape[1] - oh * wh), (0, x.shape[2] - ow * ww), (0, 0)))
+"""
+
+SIGMOID_THEN_BCE = """
+def sigmoid_binary_cross_entropy_backward(logits, target):
+    p = jax.nn.sigmoid(logits)
+    dp = (-target / p + (1 - target) / (1 - p)) / logits.shape[0]
+    return dp * p * (1 - p)
+"""
+
+CONV1D_UNCROPPED = """
+def conv1d_backward(x, w, dy, stride=1, padding=0):
+    lo, hi = (padding, padding) if isinstance(padding, int) else padding
+    k = w.shape[0]
+    span = (dy.shape[1] - 1) * stride + 1
+    xpad = jnp.pad(x, ((0, 0), (lo, hi), (0, 0)))
+    dxpad = jnp.zeros(xpad.shape, dy.dtype)
+    dw = []
+    for j in range(k):
+        dw.append(jnp.einsum("nli,nlo->io", xpad[:, j:j + span:stride, :], dy))
+        dxpad = dxpad.at[:, j:j + span:stride, :].add(jnp.einsum("nlo,io->nli", dy, w[j]))
+    return dxpad, jnp.stack(dw), jnp.sum(dy, axis=(0, 1))  # the padding left on dx
+"""
+
 # (exercise, wrong source, the check that must fail, the mistake it must name)
 MISTAKES = [
     ("sigmoid_backward", "def sigmoid_backward(y, dy):\n    return -dy * y * (1 - y)\n",
@@ -146,6 +179,56 @@ def max_pool2d_backward(x, dy, window):
     ("sigmoid_backward",
      "def sigmoid_backward(y, dy):\n    return jnp.sum(dy * y * (1 - y), axis=0)\n",
      "shapes", "shape"),
+    # Mistakes the first grader's data hid, or left unnamed.
+    ("relu_backward", "def relu_backward(x, dy):\n    return jnp.where(x >= 0, dy, 0.0)\n",
+     "values", "kink"),
+    ("relu_backward", "def relu_backward(x, dy):\n    return dy * jnp.maximum(x, 0.0)\n",
+     "values", "times-x"),
+    ("max_pool2d_backward", POOL_EVERY_TIED, "values", "every-tied"),
+    ("sigmoid_binary_cross_entropy_backward", SIGMOID_THEN_BCE, "values", "unstable"),
+    ("sigmoid_binary_cross_entropy_backward",
+     "def sigmoid_binary_cross_entropy_backward(logits, target):\n"
+     "    p = jax.nn.sigmoid(logits)\n"
+     "    return (p - target) * p * (1 - p) / logits.shape[0]\n", "values", "extra-derivative"),
+    ("half_mse_backward",
+     "def half_mse_backward(pred, target):\n    return (pred - target) / pred.size\n",
+     "values", "size-mean"),
+    ("half_mse_backward",
+     "def half_mse_backward(pred, target):\n    return (pred - target) / pred.shape[1]\n",
+     "values", "feature-mean"),
+    ("half_mse_backward",
+     "def half_mse_backward(pred, target):\n    return 0.5 * (pred - target) / pred.shape[0]\n",
+     "values", "factor-2"),
+    ("sigmoid_backward", "def sigmoid_backward(y, dy):\n    return dy * y\n", "values",
+     "one-factor"),
+    ("tanh_backward", "def tanh_backward(y, dy):\n    return dy * y * (1 - y)\n", "values",
+     "sigmoid-derivative"),
+    ("softmax_backward",
+     "def softmax_backward(y, dy):\n    return dy - jnp.sum(dy * y, axis=-1, keepdims=True)\n",
+     "values", "missing-y"),
+    ("softmax_backward",
+     "def softmax_backward(y, dy):\n    return y * (dy - jnp.sum(dy, axis=-1, keepdims=True))\n",
+     "values", "unweighted-sum"),
+    ("softmax_cross_entropy_backward",
+     "def softmax_cross_entropy_backward(logits, target):\n"
+     "    return -target / jax.nn.softmax(logits, axis=-1) / logits.shape[0]\n",
+     "values", "probs-gradient"),
+    ("softmax_cross_entropy_backward",
+     "def softmax_cross_entropy_backward(logits, target):\n"
+     "    return (jax.nn.softmax(logits, axis=0) - target) / logits.shape[0]\n",
+     "values", "softmax-axis"),
+    ("binary_cross_entropy_backward",
+     "def binary_cross_entropy_backward(prob, target):\n"
+     "    return (-target / prob - (1 - target) / (1 - prob)) / prob.shape[0]\n",
+     "values", "second-term-sign"),
+    ("binary_cross_entropy_backward",
+     "def binary_cross_entropy_backward(prob, target):\n"
+     "    return -target / prob / prob.shape[0]\n", "values", "one-term"),
+    ("dense_backward", dense(dw="x.T @ dy / x.shape[0]"), "values_dw", "dw-mean"),
+    ("sgd_update", "def sgd_update(params, grads, lr):\n"
+     "    return jax.tree.map(lambda p, g: p - g / lr, params, grads)\n", "values",
+     "lr-divided"),
+    ("conv1d_backward", CONV1D_UNCROPPED, "shapes", "padding-not-cropped"),
 ]
 
 
@@ -275,11 +358,13 @@ def sigmoid_backward(y, dy):
     f = getattr(jax, name)
     return f(lambda t: t * 1.0, y)[1](dy)[0]
 """
-    result = grade(tmp_path, "sigmoid_backward", source)
+    scanned = grade(tmp_path, "sigmoid_backward", source)  # getattr with a computed name
+    assert scanned.status == "refused" and "uses getattr()" in scanned.feedback
+    result = grade(tmp_path, "sigmoid_backward", source, scan=False)  # the run-time lock
     assert result.status == "refused"
     assert "called jax.vjp at run time" in result.feedback
     import jax
-    assert jax.vjp.__module__.startswith("jax")  # the guard put the real one back
+    assert jax.vjp.__module__.startswith("jax")  # this process's jax is untouched
 
 
 def test_an_infinite_loop_is_stopped_and_reported(tmp_path):
@@ -336,3 +421,39 @@ def test_broken_answers_are_explained(tmp_path, source, text):
     assert result.points == 0
     assert text in result.feedback, result.feedback
     assert "Traceback" not in result.feedback
+
+
+def test_an_sgd_that_updates_its_input_in_place_loses_the_values_points(tmp_path):
+    source = """
+def sgd_update(params, grads, lr):
+    def step(p, g):
+        p -= lr * g  # on numpy arrays: in place; on jax arrays: a new array
+        return p
+    return jax.tree.map(step, params, grads)
+"""
+    result = grade(tmp_path, "sgd_update", source)
+    values = result.check("values")
+    assert values.status == "failed" and values.mistake == "in-place", values.feedback
+    assert "after the call, argument 1['b'] was not what it had been" in values.feedback
+    assert result.check("shapes").passed and result.check("jit").passed
+    assert result.points == 2 and result.status == "partial"
+
+
+def test_an_sgd_that_assigns_into_params_is_caught_too(tmp_path):
+    source = """
+def sgd_update(params, grads, lr):
+    if isinstance(params, dict):
+        for key in params:
+            params[key] = params[key] - lr * grads[key]
+        return params
+    return jax.tree.map(lambda p, g: p - lr * g, params, grads)
+"""
+    values = grade(tmp_path, "sgd_update", source).check("values")
+    assert values.mistake == "in-place" and "argument 1['b']" in values.feedback
+
+
+def test_the_pool_case_with_ties_is_graded_by_the_first_maximum_rule(tmp_path):
+    result = grade(tmp_path, "max_pool2d_backward", POOL_EVERY_TIED)
+    first = result.check("values").feedback.splitlines()[0]
+    assert "case 1 of 3" in first and "with tied maxima" in first
+    assert first.startswith("gradient copied to every tied entry")

@@ -2,10 +2,11 @@
 
 import textwrap
 
+import numpy as np
 import pytest
 
 from jaxbp import grading
-from jaxbp.grading import generate, registry, specs
+from jaxbp.grading import generate, registry, spec, specs
 
 ROOT = generate.project_root()
 
@@ -45,6 +46,13 @@ def test_an_instructor_adds_an_exercise_by_adding_a_spec_file(tmp_path, monkeypa
     assert exercises[-1].number == len(grading.EXERCISES) + 1
     assert exercises[-1].module == "99_extra.py"
     assert [e.name for e in exercises[:-1]] == [e.name for e in grading.EXERCISES]
+    # and the grader grades it, from the new spec, on a learner's file
+    impl = tmp_path / "impl"
+    impl.mkdir()
+    (impl / "09_extra.py").write_text("def double_backward(x, dy):\n    return 2 * dy\n",
+                                      encoding="utf-8")
+    result = grading.evaluate(grading.Impl(impl), exercises[-1])
+    assert result.status == "passed" and result.points == result.max_points == 4
 
 
 @pytest.mark.parametrize("text, message", [
@@ -59,3 +67,61 @@ def test_a_malformed_spec_module_is_named(tmp_path, monkeypatch, text, message):
     monkeypatch.delitem(sys.modules, "jaxbp.grading.specs.broken", raising=False)
     with pytest.raises(registry.SpecError, match=message):
         registry.load()
+
+
+SEEDED = ["sigmoid_backward", "half_mse_backward", "dense_backward", "sgd_update"]
+
+
+def _arrays(tree):
+    import jax
+
+    return [np.asarray(a) for a in jax.tree.leaves(tree) if hasattr(a, "shape")]
+
+
+def test_a_seed_changes_every_random_case_and_the_solutions_still_pass():
+    published = {name: grading.BY_NAME[name].cases() for name in SEEDED}
+    spec.use_seed(2024)
+    try:
+        for name in SEEDED:
+            seeded = grading.BY_NAME[name].cases()
+            assert len(seeded) == len(published[name])
+            for old, new in zip(published[name], seeded):
+                assert [a.shape for a in _arrays(old.args)] == [a.shape for a in _arrays(new.args)]
+                assert any(not np.array_equal(a, b) for a, b in
+                           zip(_arrays(old.args), _arrays(new.args))), (name, old.label)
+        result = grading.evaluate(grading.Impl("solutions"), "dense_backward", documents=False)
+        assert [c.name for c in result.checks if not c.passed] == ["doc002"]  # not run
+    finally:
+        spec.use_seed(None)
+    assert grading.BY_NAME["dense_backward"].cases() is published["dense_backward"]
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, "3"])
+def test_a_seed_must_be_a_non_negative_int(value):
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        spec.use_seed(value)
+
+
+@pytest.mark.parametrize("argv, env, expected", [
+    ([], "", None), ([], "17", 17), (["--seed", "5"], "17", 5)])
+def test_the_seed_comes_from_the_option_or_the_environment(monkeypatch, argv, env, expected):
+    import argparse
+
+    from jaxbp.grading import cli
+
+    monkeypatch.setenv(cli.SEED_VARIABLE, env)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli._seed(parser.parse_args(argv)) == expected
+
+
+def test_a_bad_seed_in_the_environment_is_a_usage_error(monkeypatch, capsys):
+    import argparse
+
+    from jaxbp.grading import cli
+
+    monkeypatch.setenv(cli.SEED_VARIABLE, "many")
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.run(parser.parse_args(["1"])) == 2
+    assert "JAXBP_GRADE_SEED must be a non-negative int, got 'many'" in capsys.readouterr().err

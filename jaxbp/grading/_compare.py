@@ -51,8 +51,8 @@ def as_array(leaf):
         a = np.asarray(leaf)
     except Exception:  # noqa: BLE001 - anything the learner returned
         return None
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number)
-                                 or a.dtype == np.bool_):
+    if a.dtype == object or np.iscomplexobj(a) or not (np.issubdtype(a.dtype, np.number)
+                                                       or a.dtype == np.bool_):
         return None
     return a.astype(np.float64)
 
@@ -129,29 +129,60 @@ def diagnose(cmp: LeafComparison, candidates=()) -> Mistake | None:
       candidates: ``(Mistake, wrong_answer)`` pairs from the exercise, tried first; a
         wrong answer is what that mistake gives on the same inputs.
     """
+    found = mistakes(cmp, candidates)
+    return found[0] if found else None
+
+
+def mistakes(cmp: LeafComparison, candidates=()) -> list[Mistake]:
+    """Every mistake the evidence fits, the exercise's own first (:func:`diagnose`
+    takes the first). A candidate's wrong answer may be a predicate on the learner's
+    answer instead of an array."""
     got, exp = cmp.got, cmp.expected
     if got is None:
-        return None
-    if got.size and not np.all(np.isfinite(got)):
-        return NAN
+        return []
+    found = []
     for mistake, wrong in candidates:
+        if callable(wrong):
+            if wrong(got):
+                found.append(mistake)
+            continue
         wrong = np.asarray(wrong, dtype=np.float64)
         if close(got, wrong) and not close(wrong, exp):
-            return mistake
+            found.append(mistake)
+    if got.size and not np.all(np.isfinite(got)):
+        return found + [NAN]
     nonzero = exp.size and np.any(np.abs(exp) > ATOL)
     if got.shape == exp.shape and nonzero:
         if not np.any(got):
-            return ZEROS
+            found.append(ZEROS)
         if close(got, -exp):
-            return SIGN
+            found.append(SIGN)
         if close(got, 2 * exp):
-            return FACTOR_2
+            found.append(FACTOR_2)
         if close(got, exp / 2):
-            return HALF
+            found.append(HALF)
     if exp.ndim == 2 and got.shape == exp.T.shape and close(got, exp.T) and not close(
             exp, exp.T):
-        return TRANSPOSED
-    return None
+        found.append(TRANSPOSED)
+    return found
+
+
+def diagnose_across(evidence) -> Mistake | None:
+    """The likely mistake behind one output that is wrong in several cases.
+
+    ``evidence``: ``(comparison, candidates)`` for each case where it is wrong, the
+    first case first. One case can fit two mistakes (on a ``(1, 2)`` input, dividing by
+    ``pred.size`` and halving agree); the mistake named is the first of the first
+    case's that fits every case, else the first case's first.
+    """
+    if not evidence:
+        return None
+    first = mistakes(*evidence[0])
+    for m in first:
+        if all(any(o.key == m.key and o.message == m.message for o in mistakes(*e))
+               for e in evidence[1:]):
+            return m
+    return first[0] if first else None
 
 
 # ----------------------------------------------------------------- output structure
@@ -173,6 +204,8 @@ def _listless(tree):
 
 
 def describe(value) -> str:
+    if hasattr(value, "what") and type(value).__name__ == "Opaque":
+        return value.what
     if value is None:
         return "None"
     if isinstance(value, (tuple, list)):

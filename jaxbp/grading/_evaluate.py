@@ -1,23 +1,33 @@
 """Grading one exercise of one implementation: every check, its points and feedback.
 
-:func:`evaluate` calls the learner's function once per case (random shapes, the
-documents' inputs, once under ``jax.jit``) and turns what came back into one
-:class:`CheckResult` per check. The pytest grading tests and ``jaxbp grade`` both read
-these results, so the points are the same whichever runs them.
+:func:`evaluate` builds the exercise's cases (random shapes, the documents' inputs) with
+the answers autodiff gives, sends the inputs to the grading worker, where the learner's
+function runs (``_sandbox``, ``_worker``), and turns what came back into one
+:class:`CheckResult` per check. The comparison, the diagnosis and the points are made
+here, from plain arrays; ``jaxbp grade`` and the pytest grading tests both read these
+results.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import math
+import time
 
-import jax
+import numpy as np
 
-from jaxbp.grading import _guard
-from jaxbp.grading._compare import (LeafComparison, StructureError, diagnose, match)
+from jaxbp.grading import _sandbox
+from jaxbp.grading._compare import (LeafComparison, Mistake, StructureError, diagnose,
+                                    diagnose_across, match)
+from jaxbp.grading._impl import Impl
+from jaxbp.grading._worker import Refusal
 from jaxbp.grading.registry import BY_NAME, EXERCISES
-from jaxbp.grading.spec import Case, Exercise, quick_jit
-from jaxbp.grading._impl import Impl, ImplError
+from jaxbp.grading.spec import Case, Exercise
+
+IN_PLACE = Mistake("in-place", "changed its input in place: the docstring asks for a new "
+                   "pytree and nothing changed where it was given (build the new one with "
+                   "jax.tree.map; don't assign into params or update its arrays)")
 
 
 @dataclasses.dataclass
@@ -54,6 +64,8 @@ class ExerciseResult:
 
     exercise: Exercise
     checks: list[CheckResult]
+    seconds: float = 0.0  # the wall time this exercise took to grade
+    landlock: int = 0     # the Landlock ABI that confined the learner's code (0: none)
 
     @property
     def name(self) -> str:
@@ -102,31 +114,82 @@ class _Stop(Exception):
         self.status, self.feedback = status, feedback
 
 
+class _Failed(Exception):
+    """A case that gave no answer; ``str(self)`` is the feedback."""
+
+
 def evaluate(impl: Impl, exercise: Exercise | str,
-             time_limit: float | None = _guard.DEFAULT_TIME_LIMIT,
-             documents: bool = True) -> ExerciseResult:
-    """Runs every check of ``exercise`` on ``impl``'s function.
+             time_limit: float | None = _sandbox.DEFAULT_TIME_LIMIT,
+             documents: bool = True, *, sandbox: _sandbox.Sandbox | None = None,
+             scan: bool = True, scanned: dict | None = None) -> ExerciseResult:
+    """Runs every check of ``exercise`` on ``impl``'s function, in the grading worker.
 
     Args:
       impl: the implementation.
       exercise: an :class:`Exercise` or its name.
-      time_limit: seconds one call may run, compilation not counted; None: no limit.
+      time_limit: seconds the import or one call may run, compilation not counted;
+        None: no limit.
       documents: False skips the document checks (they then fail, unrun): a faster
         run for tests that look at other checks.
+      sandbox: the worker to use (default: this process's shared one).
+      scan: False skips the source scan, so that only the worker's run-time locks
+        stand (for the grader's own tests of those locks).
+      scanned: what the worker's source checks already found for this exercise
+        (``Sandbox.scan``): a stub or a refusal is then reported without building the
+        cases.
     """
     if isinstance(exercise, str):
         exercise = BY_NAME[exercise]
+    start = time.perf_counter()
+    grader = _Grader(impl, exercise, time_limit, documents, sandbox or _sandbox.shared(),
+                     scan)
     try:
-        return ExerciseResult(exercise,
-                              _Grader(impl, exercise, time_limit, documents).run())
+        if scanned:
+            raise _Stop(*grader._stopped({"kind": next(iter(scanned)), **scanned}, 0))
+        checks = grader.run()
     except _Stop as stop:
-        return ExerciseResult(exercise, [CheckResult(name, 0, pts, stop.status, stop.feedback)
-                                         for name, pts in exercise.checks])
+        checks = [CheckResult(name, 0, pts, stop.status, stop.feedback)
+                  for name, pts in exercise.checks]
+    return ExerciseResult(exercise, checks, time.perf_counter() - start, grader.landlock)
 
 
-def evaluate_all(impl: Impl, names=None, time_limit=_guard.DEFAULT_TIME_LIMIT):
+def _prepare(exercise: Exercise, documents: bool = True):
+    """Builds an exercise's cases ahead of grading it (errors surface when graded)."""
+    try:
+        exercise.cases()
+        if documents:
+            for d in exercise.docs:
+                exercise.doc_case(d.key)
+    except Exception:  # noqa: BLE001 - evaluate reports them in the exercise's checks
+        pass
+
+
+def evaluate_all(impl: Impl, names=None, time_limit=_sandbox.DEFAULT_TIME_LIMIT,
+                 **kw) -> list[ExerciseResult]:
+    """:func:`evaluate` for each exercise named (default: all), in order. The worker
+    first checks every exercise's source at once (unfinished and refused ones need no
+    cases); then, while it runs one exercise, this process builds the next one's."""
     names = names or [e.name for e in EXERCISES]
-    return [evaluate(impl, name, time_limit) for name in names]
+    sandbox = kw.setdefault("sandbox", _sandbox.shared())
+    found = {}
+    if kw.get("scan", True):  # stubs and refusals first: their cases are never built
+        present = [n for n in names if (impl.root / BY_NAME[n].module).is_file()]
+        found = sandbox.scan(impl.root, [(BY_NAME[n].module, n) for n in present])
+    to_run = [n for n in names if not found.get(n)]
+    documents = kw.get("documents", True)
+    out = {}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        ahead = pool.submit(_prepare, BY_NAME[to_run[0]], documents) if to_run else None
+        for name in names:
+            if found.get(name):
+                out[name] = evaluate(impl, name, time_limit, scanned=found[name], **kw)
+                continue
+            ahead.result()
+            i = to_run.index(name)
+            if i + 1 < len(to_run):
+                ahead = pool.submit(_prepare, BY_NAME[to_run[i + 1]], documents)
+            out[name] = evaluate(impl, name, time_limit, **kw)
+    return [out[name] for name in names]
 
 
 def _leaf_of(name: str, output: str) -> bool:
@@ -134,76 +197,146 @@ def _leaf_of(name: str, output: str) -> bool:
 
 
 class _Grader:
-    def __init__(self, impl: Impl, exercise: Exercise, time_limit, documents=True):
+    def __init__(self, impl: Impl, exercise: Exercise, time_limit, documents, sandbox,
+                 scan):
         self.impl, self.ex, self.time_limit = impl, exercise, time_limit
-        self.documents = documents
-        try:
-            self.fn, refusal = impl.function(exercise.module, exercise.name)
-        except ImplError as e:
-            raise _Stop("error", str(e)) from None
-        loaded = impl.module(exercise.module)
-        self.where = impl.display(loaded.path)
-        self.module = loaded.module
-        if refusal:
-            raise _Stop("refused", refusal.message(exercise.name, self.where))
-        if exercise.name in loaded.stubs:  # no need to run it (nor to build the cases)
-            raise _Stop("not done yet", f"not done yet: write it in {self.where}")
-        # Compiled at XLA's cheapest level: each case runs once (see spec.QUICK_COMPILE).
-        self.jitted = quick_jit(self.fn, static_argnums=exercise.static_argnums)
+        self.documents, self.sandbox, self.scan = documents, sandbox, scan
+        self.path = impl.root / exercise.module
+        self.where = impl.display(self.path)
         self.jit_failure = None  # the first error that only jax.jit raised
+        self.mutated: dict[int, str] = {}
+        self.landlock = 0
 
-    def call(self, args, jit=True):
-        """The learner's answer, computed under ``jax.jit`` where that works.
+    def _answers(self, calls, mutation_cases=()):
+        """Runs the learner's function on every call in the worker: ``[output or
+        exception]``, one per call; raises :class:`_Stop` when nothing can be graded."""
+        if not self.path.is_file():
+            raise _Stop("error", f"no file {self.path}")
+        job = _sandbox.Job(self.ex.name, self.ex.module, self.impl.root, calls,
+                           self.ex.static_argnums, self.time_limit, scan=self.scan,
+                           mutation_cases=tuple(mutation_cases))
+        outcome = self.sandbox.run(job)
+        self.landlock = outcome.landlock
+        if outcome.stop is not None:
+            raise _Stop(*self._stopped(outcome.stop, len(calls)))
+        if outcome.jit_error:
+            self.jit_failure = _Failed(outcome.jit_error.get("text", "an error"))
+        self.mutated = outcome.mutated
+        answers = []
+        for i in range(len(calls)):
+            if i in outcome.errors:
+                answers.append(_Failed(outcome.errors[i].get("text", "an error")))
+            elif i in outcome.outputs:
+                answers.append(outcome.outputs[i])
+            else:
+                answers.append(_Failed("no answer came back from this call"))
+        return answers
 
-        One compilation per case costs far less than compiling each operation of an
-        eager call. An error under ``jit`` is retried eagerly: if the eager call works,
-        only the ``jit`` check fails (with the jit error), and the other checks grade
-        the eager answer.
-        """
-        if jit:
-            try:
-                return self._call(self.jitted, args)
-            except _guard.LearnerError as e:
-                out = self._call(self.fn, args)  # eager: raises the learner's own error
-                self.jit_failure = self.jit_failure or e
-                return out
-        return self._call(self.fn, args)
-
-    def _call(self, fn, args):
-        # Fresh containers (the leaves are immutable arrays): an answer that assigns into
-        # a params dict cannot change the cases, which are shared between gradings.
-        args = jax.tree.map(lambda a: a, args)
-        try:
-            return _guard.call(fn, args, name=self.ex.name, root=self.impl.root,
-                               time_limit=self.time_limit, modules=(self.module,))
-        except _guard.NotDone:
-            raise _Stop("not done yet", f"not done yet: write it in {self.where}") from None
-        except (_guard.Refused, _guard.TimedOut) as f:
-            raise _Stop(f.status, str(f)) from None
+    def _stopped(self, stop: dict, n_calls: int) -> tuple[str, str]:
+        """The status and feedback of a job that stopped before its cases were graded."""
+        kind, name, module = stop.get("kind"), self.ex.name, self.ex.module
+        error = stop.get("error") or {}
+        if kind == "import" and error.get("kind") in ("not_done", "refused"):
+            kind = error["kind"]
+        if kind in ("stub", "not_done"):
+            return "not done yet", f"not done yet: write it in {self.where}"
+        if kind == "refused" and "refused" in stop:
+            fields = {k: v for k, v in stop["refused"].items()
+                      if k in ("what", "line", "via", "kind", "file")}
+            return "refused", Refusal(**fields).message(name, self.where)
+        if kind == "refused":
+            return "refused", (f"refused: {name} called {error.get('what')} at run time; "
+                               f"the exercise is to write the backward pass by hand, and "
+                               f"the grader checks it against JAX's autodiff, so calling "
+                               f"it proves nothing")
+        if kind == "syntax":
+            s = stop["syntax"]
+            return "error", f"{s.get('file')} does not parse: {s.get('msg')} (line {s.get('line')})"
+        if kind == "import":
+            return "error", (f"{module} does not import: {error.get('type')}: "
+                             f"{error.get('message', '')}{error.get('frame', '')}")
+        if kind == "missing":
+            return "error", (f"{self.where} has no function {name}(): keep the function's "
+                             f"name and signature as given")
+        if kind == "timeout":
+            limit = self.time_limit
+            if stop.get("why") == "compile":
+                return "timeout", (f"stopped: JAX took more than {_sandbox.COMPILE_LIMIT:g} "
+                                   f"s to compile {name} (a long Python loop unrolled under "
+                                   f"jax.jit? lax.fori_loop or vectorized code compiles "
+                                   f"faster)")
+            if stop.get("phase") == "import":
+                return "timeout", (f"stopped after {limit:g} s: importing {module} ran "
+                                   f"longer than the limit (the top level of your file runs "
+                                   f"when it is imported; JAX's compilation is not counted)")
+            return "timeout", (f"stopped after {limit:g} s (an infinite loop?): {name} ran "
+                               f"longer than the limit, which counts your code's running "
+                               f"time, not JAX's compilation")
+        if kind == "crash":
+            doing = "setting up"
+            if stop.get("phase") == "import":
+                doing = f"importing {module}"
+            elif stop.get("case") is not None:
+                doing = f"running {name} on case {int(stop['case']) + 1} of {n_calls}"
+            return "error", (f"the process running your code ended {stop.get('how')} while "
+                             f"{doing}; no points for this exercise (a function must return "
+                             f"its answer: no exit, no signals, no crash)")
+        if kind == "too_big":
+            return "error", stop.get("text", "")
+        if kind == "protocol":
+            return "error", ("the grading process's messages came back garbled (did your "
+                             "code write to a file descriptor it does not own?)")
+        return "error", (f"the grader's worker failed ({stop.get('text', kind)}); a bug in "
+                         f"jaxbp's grader, not in your code")
 
     # ------------------------------------------------------------------ checks
 
     def run(self) -> list[CheckResult]:
         ex = self.ex
         cases = ex.cases()
+        docs = []  # (name, points, DocCase or the exception that building it raised)
+        for name, pts in ex.checks:
+            if name.startswith("doc") and self.documents:
+                try:
+                    docs.append((name, pts, ex.doc_case(name)))
+                except Exception as e:  # noqa: BLE001 - jaxbp.notes is another part of jaxbp
+                    docs.append((name, pts, e))
+        calls = [c.worker_args or c.args for c in cases]
+        calls += [d.args for _, _, d in docs if not isinstance(d, Exception)]
+        mutation = range(len(cases)) if ex.inputs_unchanged else ()
+        answers = iter(self._answers(calls, mutation))
         outcomes = []  # (case, list[LeafComparison] | Exception)
         for case in cases:
-            try:
-                got = self.call(case.args)
-                outcomes.append((case, match(got, case.expected, ex.outputs)))
-            except (_guard.LearnerError, StructureError) as e:
-                outcomes.append((case, e))
+            outcomes.append((case, self._compare(next(answers), case.expected)))
         results = [self.shapes(outcomes, cases)]
-        points = dict(ex.checks)
         for name, pts in ex.checks:
             if name == "values" or name.startswith("values_"):
                 output = None if name == "values" else name[len("values_"):]
                 results.append(self.values(name, pts, output, outcomes, cases))
             elif name.startswith("doc"):
-                results.append(self.document(name, points[name]) if self.documents else
-                               CheckResult(name, 0, points[name], "failed", "not run"))
+                doc = next((d for n, _, d in docs if n == name), None)
+                if doc is None:
+                    results.append(CheckResult(name, 0, pts, "failed", "not run"))
+                elif isinstance(doc, Exception):
+                    results.append(CheckResult(
+                        name, 0, pts, "error", f"the grader could not build this check "
+                        f"from jaxbp.notes ({type(doc).__name__}: {doc}); a bug in jaxbp, "
+                        f"not in your code"))
+                else:
+                    results.append(self.document(name, pts, doc, next(answers)))
         results.append(self.jit(outcomes, cases))
         return results
+
+    def _compare(self, answer, expected):
+        if isinstance(answer, Exception):
+            return answer
+        try:
+            return match(answer, expected, self.ex.outputs)
+        except StructureError as e:
+            return e
+        except Exception as e:  # noqa: BLE001 - a tree too odd to compare (mixed keys...)
+            return StructureError(f"returned something the grader cannot compare "
+                                  f"({type(e).__name__}: {e})")
 
     def _case_label(self, case: Case, cases) -> str:
         return f"case {cases.index(case) + 1} of {len(cases)}: {case.label}"
@@ -226,7 +359,8 @@ class _Grader:
     def _candidates(self, case, leaf_name):
         if case.candidates is None:
             return []
-        return case.candidates().get(leaf_name, [])
+        with np.errstate(all="ignore"):  # a mistake's answer may divide by zero (z = 50)
+            return case.candidates().get(leaf_name, [])
 
     def values(self, name, pts, output, outcomes, cases) -> CheckResult:
         for case, out in outcomes:
@@ -242,8 +376,27 @@ class _Grader:
             else:
                 first, text = bad[0], bad[0].entry_message()
             return _failed(name, pts, f"{text} ({where})", first,
-                           self._candidates(case, first.name), out)
+                           self._candidates(case, first.name), out,
+                           self._evidence(first.name, case, outcomes))
+        for i, changed in sorted(self.mutated.items()):
+            where = self._case_label(cases[i], cases)
+            return CheckResult(name, 0, pts, "failed", f"{IN_PLACE.message}: after the "
+                               f"call, {changed} was not what it had been ({where})",
+                               IN_PLACE.key)
         return CheckResult(name, pts, pts, "passed")
+
+    def _evidence(self, leaf, case, outcomes):
+        """``(comparison, candidates)`` of ``leaf`` in every case from ``case`` on where it
+        is wrong (for a diagnosis that fits them all)."""
+        out, started = [], False
+        for c, compared in outcomes:
+            started = started or c is case
+            if not started or isinstance(compared, Exception):
+                continue
+            cmp = next((x for x in compared if x.name == leaf), None)
+            if cmp is not None and not cmp.approx:
+                out.append((cmp, self._candidates(c, leaf)))
+        return out
 
     def _walk_layers(self, case, out):
         """The first layer, in the order backward visits them, whose gradient disagrees."""
@@ -263,18 +416,10 @@ class _Grader:
                      f"handed out of layer 0 ({layers[0].name}), does not: "
                      f"{cmp.entry_message()}")
 
-    def document(self, name, pts) -> CheckResult:
-        try:
-            doc = self.ex.doc_case(name)
-        except Exception as e:  # noqa: BLE001 - jaxbp.notes is another part of jaxbp
-            return CheckResult(name, 0, pts, "error", f"the grader could not build this "
-                               f"check from jaxbp.notes ({type(e).__name__}: {e}); a bug "
-                               f"in jaxbp, not in your code")
-        try:
-            got = self.call(doc.args)
-            out = match(got, doc.expected, self.ex.outputs)
-        except (_guard.LearnerError, StructureError) as e:
-            return CheckResult(name, 0, pts, "failed", f"{e} (on {doc.label})")
+    def document(self, name, pts, doc, answer) -> CheckResult:
+        out = self._compare(answer, doc.expected)
+        if isinstance(out, Exception):
+            return CheckResult(name, 0, pts, "failed", f"{out} (on {doc.label})")
         by_name = {c.name: c for c in out}
         for p in doc.printed:
             cmp = by_name[p.leaf]
@@ -291,7 +436,8 @@ class _Grader:
             text = (f"{p.label}: the document's value is {p.value:.{p.decimals}f}{note}; "
                     f"your {entry} gives {value:.{p.decimals + 3}g} ({p.source}; on "
                     f"{doc.label})")
-            candidates = doc.candidates().get(p.leaf, []) if doc.candidates else []
+            with np.errstate(all="ignore"):
+                candidates = doc.candidates().get(p.leaf, []) if doc.candidates else []
             return _failed(name, pts, text, cmp, candidates, out)
         return CheckResult(name, pts, pts, "passed")
 
@@ -309,10 +455,11 @@ class _Grader:
         return CheckResult("jit", 1, 1, "passed")
 
 
-def _failed(name, pts, text, compared, candidates, out) -> CheckResult:
+def _failed(name, pts, text, compared, candidates, out, evidence=None) -> CheckResult:
     """A failed check: the diagnosed mistake (if the evidence names one) before ``text``,
-    then the comparison of every output, one line each."""
-    mistake = diagnose(compared, candidates)
+    then the comparison of every output, one line each. ``evidence``: the same output
+    in every case where it is wrong, for a diagnosis that fits them all."""
+    mistake = diagnose_across(evidence) if evidence else diagnose(compared, candidates)
     if mistake:
         text = f"{mistake.message}: {text}"
     table = "\n".join("  " + c.line(_width(out)) for c in out)

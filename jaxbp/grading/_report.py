@@ -1,7 +1,13 @@
-"""The grade report: a table for people, a JSON document for CI autograders."""
+"""The grade report: a table for people; JSON for CI autograders, GitHub Classroom's
+reporter and Gradescope.
+
+Every report is written by the grader itself, from the results it computed, after the
+learner's code has stopped running.
+"""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import shutil
@@ -16,6 +22,7 @@ class Row:
 
     name: str
     checks: list[dict]
+    seconds: float = 0.0
 
     @property
     def number(self) -> int:
@@ -62,30 +69,22 @@ def table(rows: list[Row], width: int | None = None) -> str:
 
 
 def details(rows: list[Row], everything: bool = False) -> str:
-    """Every check of each exercise that did not pass, with its full feedback (the
-    comparison per output included).
-
-    Checks whose feedback is the same are listed together on one line
-    (``name [values, jit] 0/3: ...``), so no check is hidden. ``everything`` (``-v``)
-    adds the exercises not done yet and the checks that passed.
-    """
+    """The full feedback of each failing check (comparison per output included)."""
     out = []
     for r in rows:
-        if not everything and r.status in ("passed", "not done yet"):
+        if r.status == "passed" or (r.status == "not done yet" and not everything):
             continue
-        groups: dict[tuple[str, str], list[dict]] = {}
+        shown = {}
         for c in r.checks:
-            if c["status"] == "passed" and not everything:
+            if c["status"] == "passed":
                 continue
-            feedback = "passed" if c["status"] == "passed" else c["feedback"]
-            groups.setdefault((c["status"] == "passed", feedback), []).append(c)
-        # failing checks first, in the order they were graded; then those that passed
-        for (_, feedback), checks in sorted(groups.items(), key=lambda g: g[0][0]):
-            names = ", ".join(c["name"] for c in checks)
-            points = sum(c["points"] for c in checks)
-            max_points = sum(c["max_points"] for c in checks)
-            body = feedback.replace("\n", "\n    ")
-            out.append(f"{r.name} [{names}] {points}/{max_points}: {body}")
+            head = f"{r.name} [{c['name']}] {c['points']}/{c['max_points']}"
+            if c["feedback"] in shown:  # every check is listed; its text only once
+                out.append(f"{head}: as [{shown[c['feedback']]}]")
+                continue
+            shown[c["feedback"]] = c["name"]
+            body = c["feedback"].replace("\n", "\n    ")
+            out.append(f"{head}: {body}")
     return "\n".join(out)
 
 
@@ -108,3 +107,60 @@ def write_json(rows: list[Row], path: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(to_json(rows), f, indent=2, ensure_ascii=False)
         f.write("\n")
+
+
+def _test_name(r: Row, check: dict) -> str:
+    return f"{r.number:02d} {r.name} [{check['name']}]"
+
+
+def classroom(rows: list[Row], error: str | None = None) -> dict:
+    """GitHub Classroom's runner payload (what ``autograding-command-grader`` puts in its
+    ``result`` output, base64-encoded, and ``autograding-grading-reporter`` reads from
+    ``<RUNNER>_RESULTS``): ``{"version": 1, "status", "max_score", "tests": [{"name",
+    "status", "score", "message", "test_code", "filename", "line_no", "duration"}]}``,
+    one test per check, with its partial points. ``error``: the grading itself failed
+    (status "error", whatever the points)."""
+    tests = []
+    for r in rows:
+        per_check = r.seconds / max(len(r.checks), 1)
+        for c in r.checks:
+            status = ("pass" if c["status"] == "passed" else
+                      "error" if c["status"] in ("error", "timeout") else "fail")
+            tests.append({"name": _test_name(r, c), "status": status,
+                          "score": c["points"], "message": c["feedback"],
+                          "test_code": f"jaxbp grade {r.name}",
+                          "filename": BY_NAME[r.name].module, "line_no": 0,
+                          "duration": int(round(per_check * 1000))})
+    score = sum(r.points for r in rows)
+    max_score = sum(r.max_points for r in rows)
+    status = "error" if error else ("pass" if score == max_score else "fail")
+    out = {"version": 1, "status": status, "max_score": max_score, "tests": tests}
+    if error:
+        out["message"] = error
+    return out
+
+
+def classroom_base64(rows: list[Row], error: str | None = None) -> str:
+    """:func:`classroom`'s payload as the reporter reads it: base64 of its JSON."""
+    text = json.dumps(classroom(rows, error), ensure_ascii=False)
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def gradescope(rows: list[Row], seconds: float, error: str | None = None) -> dict:
+    """Gradescope's ``results.json``: ``{"score", "execution_time", "output", "tests":
+    [{"name", "score", "max_score", "status", "output", "visibility"}]}``, one test per
+    check."""
+    tests = []
+    for r in rows:
+        for c in r.checks:
+            tests.append({"name": _test_name(r, c), "score": c["points"],
+                          "max_score": c["max_points"],
+                          "status": "passed" if c["status"] == "passed" else "failed",
+                          "output": c["feedback"], "visibility": "visible"})
+    score = sum(r.points for r in rows)
+    max_score = sum(r.max_points for r in rows)
+    output = f"{score}/{max_score} points (jaxbp grade)"
+    if error:
+        output = f"{output}; the grading failed: {error}"
+    return {"score": score, "execution_time": int(round(seconds)), "output": output,
+            "tests": tests}

@@ -1,22 +1,28 @@
 """``jaxbp grade``: grade the exercises and print a table of points.
 
-Runs the pytest grading tests (``tests/test_exercises_grading.py``) in this process,
-with a small plugin that collects each check's result, so the points are exactly those
-of the tests. Where the tests are not installed (jaxbp installed from a wheel), the same
-checks run directly. Exit status: 0 at full marks, 1 otherwise, 2 for a usage error;
-a CI autograder reads ``--json``.
+The grader is this installed package: its checks, the cases and the answers come from
+``jaxbp.grading`` and its spec modules, never from the folder being graded. The
+learner's code runs only in the grading worker (see ``jaxbp.grading._sandbox``); this
+process compares, scores, writes every report and sets the exit status, after the
+learner's code has stopped.
+
+Exit status: 0 at full marks, 1 otherwise, 2 for a usage error, 3 when the grading
+itself failed (the worker could not start, or the grader's own files changed while it
+ran). Reports for machines: ``--json FILE`` (jaxbp's own), ``--format classroom``
+(GitHub Classroom's reporter, base64) and ``--format gradescope`` (``results.json``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import hashlib
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
-TEST_FILE = Path("tests") / "test_exercises_grading.py"
+FORMATS = ("table", "json", "classroom", "gradescope")
+SEED_VARIABLE = "JAXBP_GRADE_SEED"
 
 
 def add_arguments(parser):
@@ -27,12 +33,21 @@ def add_arguments(parser):
                              "path to your copy of exercises/")
     parser.add_argument("--json", metavar="FILE", default=None,
                         help="also write the report as JSON to FILE")
+    parser.add_argument("--format", choices=FORMATS, default="table",
+                        help="the report to write: 'table' (default, for people), 'json', "
+                             "'classroom' (GitHub Classroom's reporter payload, base64) or "
+                             "'gradescope' (results.json); to --output FILE, or else to "
+                             "stdout, the table then going to stderr")
+    parser.add_argument("--output", metavar="FILE", default=None,
+                        help="where --format writes its report")
     parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
-                        help="seconds one call of your function may run, JAX's "
-                             "compilation not counted (default 10)")
+                        help="seconds importing your file or one call of your function "
+                             "may run, JAX's compilation not counted (default 10)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help=f"instructors: a seed that changes every random case (default: "
+                             f"${SEED_VARIABLE}, else the published cases)")
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="list every check, passed or not, and the exercises not "
-                             "done yet (without -v: every check that did not pass)")
+                        help="show the full feedback of every check that did not pass")
 
 
 def _select(names, exercises):
@@ -48,96 +63,126 @@ def _select(names, exercises):
     return list(dict.fromkeys(chosen)) or [e.name for e in exercises]
 
 
-class _Collector:
-    """A pytest plugin that keeps each grading test's recorded result."""
-
-    def __init__(self):
-        self.results: dict[tuple[str, str], dict] = {}
-        self.errors: list[str] = []
-
-    def pytest_runtest_logreport(self, report):
-        for key, value in report.user_properties:
-            if key == "jaxbp_grading":
-                self.results[(value["exercise"], value["name"])] = value
-        if report.failed and report.when != "call":
-            self.errors.append(f"{report.nodeid} ({report.when}): {report.longreprtext}")
-
-    def pytest_collectreport(self, report):
-        if report.failed:
-            self.errors.append(str(report.longrepr))
+def _seed(args) -> int | None:
+    text = os.environ.get(SEED_VARIABLE, "").strip()
+    if args.seed is not None:
+        value = args.seed
+    elif text:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"${SEED_VARIABLE} must be a non-negative int, got "
+                             f"{text!r}") from None
+    else:
+        return None
+    if value < 0:
+        raise ValueError(f"--seed must be a non-negative int, got {value}")
+    return value
 
 
-def _via_pytest(test_file: Path, impl_root: Path, names, exercises_by_name):
-    import pytest
+def grader_files() -> dict[str, str]:
+    """The sha256 of every file of the installed jaxbp package (the grader's code)."""
+    import jaxbp
 
-    nodes = [f"{test_file}::test_exercise[{name}-{check}]"
-             for name in names for check, _ in exercises_by_name[name].checks]
-    collector = _Collector()
-    args = [*nodes, "--impl", str(impl_root), "-p", "no:cacheprovider", "-p", "no:terminal",
-            "-o", "addopts=--strict-markers", "--rootdir", str(test_file.parents[1])]
-    with contextlib.redirect_stdout(io.StringIO()):
-        code = pytest.main(args, plugins=[collector])
-    if code not in (0, 1):
-        collector.errors.append(f"pytest exited with status {int(code)}")
-    return collector
+    root = Path(jaxbp.__file__).resolve().parent
+    out = {}
+    for path in sorted(root.rglob("*.py")):
+        try:
+            out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            out[str(path)] = "unreadable"
+    return out
 
 
-def _directly(impl, names, time_limit):
-    import jax
+def _changed(before: dict[str, str]) -> list[str]:
+    after = grader_files()
+    return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
 
-    from jaxbp import grading
 
-    jax.config.update("jax_numpy_rank_promotion", "raise")  # as the tests run
-    results = {}
-    for name in names:
-        for c in grading.evaluate(impl, name, time_limit).checks:
-            results[(name, c.name)] = c.to_dict()
-    return results
+def _preload():
+    """Imports every module the grader uses before any of the learner's code runs, so
+    that nothing the learner's code could write is loaded into the grader afterwards."""
+    import importlib
+    import pkgutil
+
+    import jaxbp
+    import jaxbp.notes
+
+    for info in pkgutil.walk_packages(jaxbp.notes.__path__, "jaxbp.notes."):
+        importlib.import_module(info.name)
+    del jaxbp
 
 
 def run(args) -> int:
+    # The grader compiles many small functions once each (the cases' answers): XLA's
+    # quick compilation saves a third of its time. Read when JAX's backend starts (the
+    # first computation, below); a backend already started keeps its flags.
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0".strip()
     from jaxbp import grading
-    from jaxbp.grading import _report
-    from jaxbp.grading.generate import project_root
+    from jaxbp.grading import _report, _sandbox, spec
 
     start = time.perf_counter()
     try:
         names = _select(args.exercises, grading.EXERCISES)
         impl = grading.Impl(args.impl)
+        seed = _seed(args)
+        if args.time_limit is not None and not args.time_limit > 0:
+            raise ValueError(f"--time-limit must be a positive number of seconds, got "
+                             f"{args.time_limit:g}")
     except (ValueError, grading.ImplError) as e:
         print(f"jaxbp grade: {e}", file=sys.stderr)
         return 2
     limit = args.time_limit if args.time_limit is not None else grading.DEFAULT_TIME_LIMIT
-    test_file = project_root() / TEST_FILE
-    errors = []
-    if test_file.exists():
-        saved = os.environ.get("JAXBP_GRADE_TIME_LIMIT")
-        os.environ["JAXBP_GRADE_TIME_LIMIT"] = str(limit)
-        try:
-            collector = _via_pytest(test_file, impl.root, names, grading.BY_NAME)
-        finally:
-            if saved is None:
-                os.environ.pop("JAXBP_GRADE_TIME_LIMIT", None)
-            else:
-                os.environ["JAXBP_GRADE_TIME_LIMIT"] = saved
-        results, errors = collector.results, collector.errors
-    else:
-        results = _directly(impl, names, limit)
-    rows = [_report.Row(name, [results[(name, check)] for check, _ in
-                               grading.BY_NAME[name].checks if (name, check) in results])
-            for name in names]
-    print(f"grading {impl.root}")
-    print(_report.table(rows))
+    before = grader_files()
+    spec.use_seed(seed)
+    sandbox = grading.Sandbox()
+    error = None
+    try:
+        _preload()
+        results = grading.evaluate_all(impl, names, limit, sandbox=sandbox)
+    except _sandbox.SandboxError as e:
+        print(f"jaxbp grade: {e}", file=sys.stderr)
+        return 3
+    finally:
+        sandbox.close()
+    changed = _changed(before)
+    if changed:
+        error = (f"the grader's own files changed while it ran ({', '.join(changed[:3])}"
+                 f"{'...' if len(changed) > 3 else ''}): this grade cannot be trusted")
+    rows = [_report.Row(r.name, [c.to_dict() for c in r.checks], r.seconds)
+            for r in results]
+    seconds = time.perf_counter() - start
+    machine = None
+    if args.format == "json":
+        machine = json.dumps(_report.to_json(rows), indent=2, ensure_ascii=False) + "\n"
+    elif args.format == "classroom":
+        machine = _report.classroom_base64(rows, error) + "\n"
+    elif args.format == "gradescope":
+        machine = json.dumps(_report.gradescope(rows, seconds, error), indent=2,
+                             ensure_ascii=False) + "\n"
+    human = sys.stdout if machine is None or args.output else sys.stderr
+    where = f"grading {impl.root}" + (f" (seed {seed})" if seed is not None else "")
+    print(where, file=human)
+    print(_report.table(rows), file=human)
     more = _report.details(rows, everything=args.verbose)
     if more:
-        print("\n" + more)
-    for e in errors:
-        print(f"\njaxbp grade: the grading tests reported an error:\n{e}", file=sys.stderr)
-    if args.json:
-        _report.write_json(rows, args.json)
+        print("\n" + more, file=human)
     score = sum(r.points for r in rows)
     max_score = sum(r.max_points for r in rows)
-    print(f"\n{score}/{max_score} points in {time.perf_counter() - start:.1f} s"
+    print(f"\n{score}/{max_score} points in {seconds:.1f} s"
           + ("" if score == max_score else
-             "; `jaxbp grade NAME` grades one exercise, -v lists every check"))
-    return 0 if score == max_score and not errors else 1
+             "; `jaxbp grade NAME` grades one exercise, -v shows every failing check"),
+          file=human)
+    if args.json:
+        _report.write_json(rows, args.json)
+    if machine is not None:
+        if args.output:
+            Path(args.output).write_text(machine, encoding="utf-8")
+        else:
+            sys.stdout.write(machine)
+    if error:
+        print(f"jaxbp grade: {error}", file=sys.stderr)
+        return 3
+    return 0 if score == max_score else 1

@@ -45,6 +45,9 @@ class Case:
     args: tuple
     expected: Any              # pytree, the exercise's outputs
     candidates: Callable[[], dict[str, list[tuple[Mistake, np.ndarray]]]] | None = None
+    # What the worker gets, where ``args`` holds more than arrays (jaxbp's layers):
+    # the same call, with stand-ins the worker can rebuild (see LayerStandIns).
+    worker_args: tuple | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +102,7 @@ class Exercise:
     static_argnums: tuple[int, ...] = ()
     jit_case: int = 1
     layers_arg: bool = False         # serial_backward: walk the layers in feedback
+    inputs_unchanged: bool = False   # the values check also fails a change in place
 
     @property
     def checks(self) -> list[tuple[str, int]]:
@@ -117,8 +121,8 @@ class Exercise:
         return sum(p for _, p in self.checks)
 
     def cases(self) -> list[Case]:
-        """The random cases (built once per process)."""
-        key = (self.name, "cases")
+        """The random cases (built once per process and seed)."""
+        key = (self.name, "cases", _SEED)
         if key not in _CACHE:
             with jax.enable_x64(True):
                 _CACHE[key] = self.make_cases()
@@ -126,14 +130,29 @@ class Exercise:
 
     def doc_case(self, key: str) -> DocCase:
         """The document check ``key``'s case (built once per process)."""
-        cache_key = (self.name, key)
+        cache_key = (self.name, key, None)
         if cache_key not in _CACHE:
             with jax.enable_x64(True):
                 _CACHE[cache_key] = next(d for d in self.docs if d.key == key).make()
         return _CACHE[cache_key]
 
 
-_CACHE: dict[tuple[str, str], Any] = {}
+_CACHE: dict[tuple, Any] = {}
+_SEED: int | None = None
+
+
+def use_seed(seed: int | None) -> None:
+    """Changes every random case (None: the published cases). An instructor's seed makes
+    answers tuned to the published cases fail; the documents' cases stay as printed."""
+    global _SEED
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                             or seed < 0):
+        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    _SEED = seed
+
+
+def current_seed() -> int | None:
+    return _SEED
 
 
 def exercise(name: str, title: str, documents: str, outputs: tuple[str, ...],
@@ -148,7 +167,9 @@ def exercise(name: str, title: str, documents: str, outputs: tuple[str, ...],
       make_cases: returns its random cases.
       docs: ``(key, title, make)`` triples, one per document check; ``make`` returns
         a :class:`DocCase`.
-      **kw: ``static_argnums`` (arguments ``jax.jit`` keeps static), ``layers_arg``.
+      **kw: ``static_argnums`` (arguments ``jax.jit`` keeps static), ``layers_arg``,
+        ``inputs_unchanged`` (each case is also called on numpy arrays in mutable
+        containers, and the values check fails if they changed).
     """
     return Exercise(0, name, "", title, documents, tuple(outputs), make_cases,
                     tuple(DocCheck(*d) for d in docs), **kw)
@@ -158,8 +179,10 @@ def exercise(name: str, title: str, documents: str, outputs: tuple[str, ...],
 
 
 def case_rng(name: str) -> np.random.Generator:
-    """The random generator of one exercise's cases (the same every run)."""
-    return np.random.default_rng(zlib.crc32(name.encode()))
+    """The random generator of one exercise's cases: the same every run, and another
+    one under an instructor's seed (:func:`use_seed`)."""
+    base = zlib.crc32(name.encode())
+    return np.random.default_rng(base if _SEED is None else [base, _SEED])
 
 
 def nonzero(rng, shape, lo=0.2, hi=1.5) -> np.ndarray:
@@ -283,3 +306,72 @@ def source_of(example, rec) -> str:
     """``document 002, Backward: gradients of w5..w8: "δ5 = ... = 0.03"``."""
     return (f'document {example.name}, {rec.section}: "{rec.label or rec.name} = ... = '
             f'{rec.text}"')
+
+
+# ------------------------------------------------------------------ layers, as the worker sees them
+
+
+@dataclasses.dataclass
+class LayerStandIn:
+    """One layer as the grading worker rebuilds it: its backward at one case's params and
+    residuals, as the matrix ``m`` (``backward`` is linear in ``dy``) from ``dy`` (flat)
+    to ``(dparams leaves..., dx)`` (flat), and a token that stands for its residuals."""
+
+    name: str
+    m: np.ndarray
+    token: np.ndarray
+    params: Any
+    dy_shape: tuple
+    dx_shape: tuple
+
+
+@dataclasses.dataclass
+class LayerStandIns:
+    """``layers`` for the worker (jaxbp's layers never go there); see :func:`stand_ins`.
+    ``single``: the argument is one layer (``residual_backward``'s ``branch``), not a
+    tuple of them."""
+
+    layers: tuple[LayerStandIn, ...]
+    single: bool = False
+
+
+def backward_matrices(layers, params, residuals, xs) -> tuple:
+    """Each layer's backward at these params and residuals as a matrix from ``dy`` (flat)
+    to ``(dparams leaves..., dx)`` (flat): ``backward`` is linear in ``dy``, so its
+    matrix is its answer on each basis vector (one compilation per layer)."""
+    out = []
+    for i, layer in enumerate(layers):
+        shape = tuple(xs[i + 1].shape)
+
+        @jax.jit
+        def flat(dy, p, r, layer=layer, shape=shape):
+            dparams, dx = layer.backward(p, r, dy.reshape(shape))
+            return jnp.concatenate([jnp.ravel(a) for a in jax.tree.leaves(dparams)]
+                                   + [jnp.ravel(dx)])
+
+        basis = np.eye(int(np.prod(shape)))
+        out.append(np.stack([np64(flat(f64(e), params[i], residuals[i])) for e in basis]))
+    return tuple(out)
+
+
+def stand_ins(layers, params, matrices, xs, rng) -> tuple[LayerStandIns, tuple]:
+    """Stand-ins for ``layers`` at one case, and the residual tokens to pass for them.
+
+    Args:
+      layers: jaxbp layers, input side first.
+      params: their params.
+      matrices: :func:`backward_matrices` at this case.
+      xs: every layer's input, then the network's output (for the shapes).
+      rng: a numpy generator (the tokens).
+
+    A learner's ``serial_backward`` calls ``layers[i].backward(params[i], residuals[i],
+    dy)`` in the worker exactly as it would jaxbp's layer, and gets the same answer (to
+    rounding); wrong params or residuals give a wrong answer, a wrong ``dy`` an error.
+    """
+    out, tokens = [], []
+    for i, layer in enumerate(layers):
+        token = rng.normal(size=(4,))
+        tokens.append(f64(token))
+        out.append(LayerStandIn(layer.name, np64(matrices[i]), token, params[i],
+                                tuple(xs[i + 1].shape), tuple(xs[i].shape)))
+    return LayerStandIns(tuple(out)), tuple(tokens)

@@ -11,12 +11,16 @@ from jaxbp.grading.spec import (MISSING_DERIVATIVE, Case, DocCase, exercise, f64
                                  printed_record, shape_label, sigmoid_np, vjp_of, case_rng)
 
 
-def _activation_cases(name, forward, shapes, keep, extra):
+def _activation_cases(name, forward, shapes, keep, extra, kinks=False):
+    """Random cases; ``kinks``: some entries of x exactly 0 (a kink's derivative is a
+    stated rule: relu'(0) = 0, as jax.nn.relu), in every case."""
     rng = case_rng(name)
     cases = []
     for shape in shapes:
         x = nonzero(rng, shape, 0.2, 2.0)
         dy = nonzero(rng, shape)
+        if kinks:
+            x[0, 0] = x[-1, -1] = 0.0
         xj, dyj = f64(x), f64(dy)
         y = jax.jit(forward)(xj)
         (dx,) = vjp_of(forward, (xj,), dyj)
@@ -33,12 +37,16 @@ def _activation_cases(name, forward, shapes, keep, extra):
 def _sigmoid_mistakes(x, y, dy):
     del x
     return [
-        (mistake(MISSING_DERIVATIVE, "missing the activation's derivative: you returned dy "
-            "unchanged; the chain rule multiplies it by the sigmoid's derivative"), dy),
-        (mistake("missing-dy", "missing dy: you returned the sigmoid's derivative alone; the "
-            "chain rule multiplies it by the upstream gradient dy"), y * (1 - y)),
+        (mistake(MISSING_DERIVATIVE, "missing the activation's derivative: you returned "
+                 "dy unchanged; the chain rule multiplies it by the sigmoid's derivative"), dy),
+        (mistake("missing-dy", "missing dy: you returned the sigmoid's derivative alone; "
+                 "the chain rule multiplies it by the upstream gradient dy"), y * (1 - y)),
+        (mistake("one-factor", "half the sigmoid's derivative: σ'(x) = y (1 - y) has two "
+                 "factors, and you used one"), dy * y),
+        (mistake("one-factor", "half the sigmoid's derivative: σ'(x) = y (1 - y) has two "
+                 "factors, and you used one"), dy * (1 - y)),
         (mistake("output-as-input", "you applied the sigmoid to y again: y is already the "
-            "sigmoid's output, so the derivative is y (1 - y) itself"),
+                 "sigmoid's output, so the derivative is y (1 - y) itself"),
          dy * sigmoid_np(y) * (1 - sigmoid_np(y))),
     ]
 
@@ -54,7 +62,8 @@ def _sigmoid_doc000():
     ex = notes_example("000")
     out = np.array([printed_record(ex, "out_o1").value, printed_record(ex, "out_o2").value])
     y, dy = f64(out[None, :]), f64((out - np64(ex.target)[0])[None, :])
-    printed = [printed_number(ex, "coef_o1", "dx", (0, 0)), printed_number(ex, "coef_o2", "dx", (0, 1))]
+    printed = [printed_number(ex, "coef_o1", "dx", (0, 0)),
+               printed_number(ex, "coef_o2", "dx", (0, 1))]
     return DocCase("000's output layer: y = out_o = (0.926, 0.919), dy = out_o - target",
                    (y, dy), dy * y * (1 - y), printed,
                    lambda: {"dx": _sigmoid_mistakes(None, np64(y), np64(dy))})
@@ -64,13 +73,15 @@ def _tanh_cases():
     def extra(x, y, dy):
         del x
         return [
-            (mistake(MISSING_DERIVATIVE, "missing the activation's derivative: you returned dy "
-                "unchanged; multiply it by tanh's derivative"), dy),
-            (mistake("missing-dy", "missing dy: you returned tanh's derivative alone; the chain "
-                "rule multiplies it by dy"), 1 - y * y),
+            (mistake(MISSING_DERIVATIVE, "missing the activation's derivative: you "
+                     "returned dy unchanged; multiply it by tanh's derivative"), dy),
+            (mistake("missing-dy", "missing dy: you returned tanh's derivative alone; the "
+                     "chain rule multiplies it by dy"), 1 - y * y),
             (mistake("missing-square", "tanh's derivative is 1 - y², not 1 - y"), dy * (1 - y)),
             (mistake("output-as-input", "you applied tanh to y again: y is already tanh's "
-                "output, so the derivative is 1 - y² itself"), dy * (1 - np.tanh(y) ** 2)),
+                     "output, so the derivative is 1 - y² itself"), dy * (1 - np.tanh(y) ** 2)),
+            (mistake("sigmoid-derivative", "that is the sigmoid's derivative, y (1 - y); "
+                     "tanh's is 1 - y²"), dy * y * (1 - y)),
         ]
     return _activation_cases("tanh_backward", jnp.tanh, [(1, 4), (3, 5), (5, 2)], "y", extra)
 
@@ -79,28 +90,39 @@ def _relu_cases():
     def extra(x, y, dy):
         del y
         return [
-            (mistake(MISSING_DERIVATIVE, "missing the activation's derivative: you returned dy "
-                "unchanged; relu passes dy only where x > 0"), dy),
-            (mistake("inverted-mask", "the mask is inverted: relu passes dy where x > 0 and "
-                "blocks it where x < 0"), np.where(x < 0, dy, 0.0)),
+            (mistake(MISSING_DERIVATIVE, "missing the activation's derivative: you "
+                     "returned dy unchanged; relu passes dy only where x > 0"), dy),
+            (mistake("inverted-mask", "the mask is inverted: relu passes dy where x > 0 "
+                     "and blocks it where x < 0"), np.where(x < 0, dy, 0.0)),
             (mistake("mask-from-dy", "masked by the sign of dy: the mask comes from the "
-                "forward's input x (where x > 0)"), np.maximum(dy, 0.0)),
-            (mistake("missing-dy", "missing dy: you returned relu's derivative (0 or 1) alone; "
-                "multiply it by dy"), (x > 0).astype(np.float64)),
+                     "forward's input x (where x > 0)"), np.maximum(dy, 0.0)),
+            (mistake("missing-dy", "missing dy: you returned relu's derivative (0 or 1) "
+                     "alone; multiply it by dy"), (x > 0).astype(np.float64)),
+            (mistake("kink", "at the kink x = 0 the docstring's rule is relu'(0) = 0 (as "
+                     "jax.nn.relu): your mask passes dy where x is exactly 0 (use x > 0, "
+                     "not x >= 0)"), np.where(x >= 0, dy, 0.0)),
+            (mistake("times-x", "multiplied by x: relu's derivative is 0 or 1, not x"),
+             dy * np.maximum(x, 0.0)),
         ]
-    return _activation_cases("relu_backward", jax.nn.relu, [(1, 3), (3, 6), (4, 5)], "x", extra)
+    return _activation_cases("relu_backward", jax.nn.relu, [(1, 3), (3, 6), (4, 5)], "x",
+                             extra, kinks=True)
 
 
 def _softmax_mistakes(y, dy):
     return [
-        (mistake("diagonal-only", "only the Jacobian's diagonal: you used ∂a_i/∂z_i = "
-            "a_i (1 - a_i) and left out the terms i ≠ j, -a_i a_j (003)"),
+        (mistake("diagonal-only", "only the Jacobian's diagonal: you used ∂a_i/∂z_i = a_i "
+                 "(1 - a_i) and left out the terms i ≠ j, -a_i a_j (003)"),
          dy * y * (1 - y)),
         (mistake("wrong-axis", "summed over the wrong axis: the sum runs over the classes "
-            "(the last axis) of each example, not over the batch"),
+                 "(the last axis) of each example, not over the batch"),
          y * (dy - np.sum(dy * y, axis=0, keepdims=True))),
         (mistake("missing-dy", "missing dy: the vector-Jacobian product multiplies the "
-            "Jacobian by dy"), y * (1 - y)),
+                 "Jacobian by dy"), y * (1 - y)),
+        (mistake("missing-y", "the outer factor is missing: dx_i = y_i (dy_i - Σ_j dy_j "
+                 "y_j)"),
+         dy - np.sum(dy * y, axis=-1, keepdims=True)),
+        (mistake("unweighted-sum", "the sum is Σ_j dy_j y_j, each dy_j weighted by y_j: "
+                 "you summed dy alone"), y * (dy - np.sum(dy, axis=-1, keepdims=True))),
     ]
 
 
@@ -125,7 +147,8 @@ def _softmax_doc003():
     ex = notes_example("003")
     a = np.array([operand(ex, "coef_o1", "out_1"), operand(ex, "coef_o2", "out_2")])
     y, dy = f64(a[None, :]), f64((-np64(ex.target)[0] / a)[None, :])
-    printed = [printed_number(ex, "coef_o1", "dx", (0, 0)), printed_number(ex, "coef_o2", "dx", (0, 1))]
+    printed = [printed_number(ex, "coef_o1", "dx", (0, 0)),
+               printed_number(ex, "coef_o2", "dx", (0, 1))]
     expected = y * (dy - jnp.sum(dy * y, axis=-1, keepdims=True))
     return DocCase("003's softmax output (0.706, 0.294), dy = ∂C/∂a for target (1, 0)",
                    (y, dy), expected, printed,

@@ -19,8 +19,9 @@ def _conv_forward(x, w, b, strides, pads):
     return y + b.reshape((1,) * (n + 1) + (-1,))
 
 
-def _np_conv_dx(w, dy, in_shape, strides, pads):
-    """dx by scattering dy * w tap by tap (numpy), for the mistakes' wrong answers."""
+def _np_conv_dx(w, dy, in_shape, strides, pads, crop=True):
+    """dx by scattering dy * w tap by tap (numpy), for the mistakes' wrong answers;
+    ``crop=False``: the padded input's gradient, padding included."""
     n = len(strides)
     ksize = w.shape[:n]
     padded = [s + lo + hi for s, (lo, hi) in zip(in_shape[1:1 + n], pads)]
@@ -29,8 +30,10 @@ def _np_conv_dx(w, dy, in_shape, strides, pads):
     for tap in np.ndindex(*ksize):
         sl = tuple(slice(t, t + (o - 1) * s + 1, s) for t, o, s in zip(tap, out, strides))
         dxp[(slice(None), *sl, slice(None))] += np.einsum("...o,io->...i", dy, w[tap])
-    crop = tuple(slice(lo, lo + s) for s, (lo, _) in zip(in_shape[1:1 + n], pads))
-    return dxp[(slice(None), *crop, slice(None))]
+    if not crop:
+        return dxp
+    inner = tuple(slice(lo, lo + s) for s, (lo, _) in zip(in_shape[1:1 + n], pads))
+    return dxp[(slice(None), *inner, slice(None))]
 
 
 def _conv_mistakes(x, w, dy, strides, pads, expected):
@@ -39,23 +42,29 @@ def _conv_mistakes(x, w, dy, strides, pads, expected):
     dx_unflipped = _np_conv_dx(flipped, dy, x.shape, strides, pads)
     dx, dw, db = (np64(e) for e in expected)
     return {
-        "dx": [(mistake("kernel-not-flipped", "kernel not flipped: the input gradient is a full "
-                   "convolution of dy with the flipped kernel (004: pixel a21 meets W21, "
-                   "W20, W11, W10); or, tap by tap, each input entry gets dy * w at the "
-                   "tap that saw it"), dx_unflipped)],
+        "dx": [(mistake("kernel-not-flipped", "kernel not flipped: the input gradient is "
+                        "a full convolution of dy with the flipped kernel (004: pixel a21 "
+                        "meets W21, W20, W11, W10); or, tap by tap, each input entry gets "
+                        "dy * w at the tap that saw it"), dx_unflipped)]
+        + ([(mistake("padding-not-cropped", "dx has the padded input's shape: it is the "
+                     "gradient of x, so crop the padding off (the padded border's "
+                     "gradient belongs to no input)"),
+             _np_conv_dx(w, dy, x.shape, strides, pads, crop=False))]
+           if any(lo or hi for lo, hi in pads) else []),
         "dw": [
-            (mistake("in-out-swapped", "the kernel's in and out channel axes are swapped: dw has "
-                "w's shape (..., in, out)"), np.swapaxes(dw, -1, -2)),
-            (mistake("dw-flipped", "dw is reversed along the kernel's spatial axes: correlate x "
-                "with dy (tap j sees x[o * stride + j]); don't convolve"),
+            (mistake("in-out-swapped", "the kernel's in and out channel axes are swapped: "
+                     "dw has w's shape (..., in, out)"), np.swapaxes(dw, -1, -2)),
+            (mistake("dw-flipped", "dw is reversed along the kernel's spatial axes: "
+                     "correlate x with dy (tap j sees x[o * stride + j]); don't convolve"),
              dw[(slice(None, None, -1),) * n]),
         ],
         "db": [
-            (mistake(BIAS_AXIS, "bias gradient summed over the wrong axes: db has one entry per "
-                "output channel, so sum dy over the batch and every spatial axis"),
+            (mistake(BIAS_AXIS, "bias gradient summed over the wrong axes: db has one "
+                     "entry per output channel, so sum dy over the batch and every "
+                     "spatial axis"),
              dy.sum(axis=0)),
-            (mistake(BIAS_AXIS, "bias gradient summed over the wrong axes: sum dy over the batch "
-                "as well as the spatial axes"), dy.sum(axis=tuple(range(1, n + 1)))),
+            (mistake(BIAS_AXIS, "bias gradient summed over the wrong axes: sum dy over "
+                     "the batch as well as the spatial axes"), dy.sum(axis=tuple(range(1, n + 1)))),
         ],
     }
 

@@ -11,16 +11,24 @@ from jaxbp.grading.spec import (BIAS_AXIS, Case, DocCase, case_rng, exercise, f6
 
 
 def _dense_mistakes(x, w, dy):
-    del w
+    dx = []
+    if w.shape[0] == w.shape[1]:  # only a square w lets dy @ w run
+        dx.append((mistake("dx-untransposed", "dx = dy @ w.T: w maps inputs to outputs, "
+                           "so the way back goes through its transpose"), dy @ w))
     return {
-        "dw": [(mistake("transposed", "transposed: your dw is dy.T @ x, the transpose of the "
-                   "right one; dw[j, k] pairs input unit j with output unit k, as w does"),
-                dy.T @ x)],
+        "dx": dx,
+        "dw": [(mistake("transposed", "transposed: your dw is dy.T @ x, the transpose of "
+                        "the right one; dw[j, k] pairs input unit j with output unit k, "
+                        "as w does"),
+                dy.T @ x),
+               (mistake("dw-mean", "dw divided by the batch size: sum over the batch; the "
+                        "loss's 1/batch is already inside dy"), x.T @ dy / x.shape[0])],
         "db": [
-            (mistake(BIAS_AXIS, "bias gradient summed over the wrong axis: db has one entry per "
-                "output unit, so sum dy over the batch axis (axis 0)"), dy.sum(axis=1)),
-            (mistake("bias-mean", "db averaged over the batch: sum it; the loss's 1/batch is "
-                "already inside dy"), dy.mean(axis=0)),
+            (mistake(BIAS_AXIS, "bias gradient summed over the wrong axis: db has one "
+                     "entry per output unit, so sum dy over the batch axis (axis 0)"),
+             dy.sum(axis=1)),
+            (mistake("bias-mean", "db averaged over the batch: sum it; the loss's 1/batch "
+                     "is already inside dy"), dy.mean(axis=0)),
         ],
     }
 
@@ -50,7 +58,8 @@ def _dense_doc002():
     delta_o = np.array([printed_record(ex, "delta_o1").value, printed_record(ex, "delta_o2").value])
     dy = f64((delta_o * o * (1 - o))[None, :])
     expected = (dy @ w.T, x.T @ dy, jnp.sum(dy, axis=0))
-    printed = [printed_number(ex, f"delta{i}", "dw", param_ref(ex, f"w{i}").index) for i in (5, 6, 7, 8)]
+    printed = [printed_number(ex, f"delta{i}", "dw", param_ref(ex, f"w{i}").index)
+               for i in (5, 6, 7, 8)]
     return DocCase("002's output layer: x = h = (0.56, 0.50), w = (w5 w6; w7 w8)",
                    (x, w, dy), expected, printed,
                    lambda: _dense_mistakes(np64(x), np64(w), np64(dy)))

@@ -51,13 +51,14 @@ def _doc002_mistakes(w, x, y, lr):
     right = _doc002_np(w, x, y)
     return {
         "grads": [
-            (mistake("doc002-slip", "document 002's slip: δ1 = (δ5 + δ6) h1 (1 - h1) x1 adds "
-                "weight gradients; the chain rule needs the error signals times the "
-                "weights, (δ_o1 o1 (1 - o1) w5 + δ_o2 o2 (1 - o2) w6) h1 (1 - h1) x1"), slip),
+            (mistake("doc002-slip", "document 002's slip: δ1 = (δ5 + δ6) h1 (1 - h1) x1 "
+                     "adds weight gradients; the chain rule needs the error signals times "
+                     "the weights, (δ_o1 o1 (1 - o1) w5 + δ_o2 o2 (1 - o2) w6) h1 (1 - "
+                     "h1) x1"), slip),
             (mistake(MISSING_DERIVATIVE, "missing the activation's derivative: ∂o/∂In_o = "
-                "o (1 - o) belongs in every δ"), nod),
-            (mistake("numbering", "the weights' numbering: in 002, w1 and w3 feed h1, w2 and w4 "
-                "feed h2, w5 and w7 feed o1, w6 and w8 feed o2"), other),
+                     "o (1 - o) belongs in every δ"), nod),
+            (mistake("numbering", "the weights' numbering: in 002, w1 and w3 feed h1, w2 "
+                     "and w4 feed h2, w5 and w7 feed o1, w6 and w8 feed o2"), other),
         ],
         "new_w": [
             (mistake("ascent", "moved up the gradient: the step subtracts lr * δ"), w + lr * right),
@@ -162,18 +163,20 @@ def _doc000_mistakes(params, x, target, lr, convention):
     ascent = jax.tree.map(lambda p, n: 2 * p - n, params, right)
     if convention == "standard":
         mix = mistake("updated-weights", "updated weights used where the old ones belong: "
-                 "textbook backprop (convention 'standard') carries the error down "
-                 "through the weights of the forward pass, not the just-updated ones")
+                      "textbook backprop (convention 'standard') carries the error down "
+                      "through the weights of the forward pass, not the just-updated ones")
     else:
         mix = mistake("old-weights", "old weights used where the updated ones belong: the "
-                 "documents' convention ('notes') updates a layer first and carries the "
-                 "error down through its new weights (000: coef_hh1 uses w13 = 0.962)")
+                      "documents' convention ('notes') updates a layer first and carries "
+                      "the error down through its new weights (000: coef_hh1 uses w13 = "
+                      "0.962)")
     out = {}
     for (path, w_leaf), a_leaf in zip(jax.tree_util.tree_flatten_with_path(wrong)[0],
                                       jax.tree.leaves(ascent)):
         out["new_params" + jax.tree_util.keystr(path)] = [
             (mix, w_leaf),
-            (mistake("ascent", "moved up the gradient: each update subtracts lr * gradient"),
+            (mistake("ascent", "moved up the gradient: each update subtracts lr * "
+                     "gradient"),
              a_leaf)]
     return out
 

@@ -6,8 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp.grading.spec import (Case, case_rng, exercise, f64, mistake, nonzero, np64,
-                                quick_jit, shape_label, vjp_of)
+from jaxbp.grading.spec import (Case, LayerStandIns, backward_matrices, case_rng,
+                                exercise, f64, mistake, nonzero, np64, quick_jit,
+                                shape_label, stand_ins, vjp_of)
 
 
 def _dropout_cases():
@@ -79,6 +80,7 @@ def _residual_cases():
         ((jaxbp.conv2d(2, 3, padding="SAME"), jaxbp.tanh()), (2, 4, 5, 2)),
     ]
     rng = case_rng("residual_backward")
+    tokens_rng = case_rng("residual_backward tokens")
     cases = []
     for layers, shape in branches:
         branch = jaxbp.serial(*layers)
@@ -92,20 +94,25 @@ def _residual_cases():
         def reference(params, x, dy, branch=branch):
             fx, residuals = branch.forward(params, x)
             _, pullback = jax.vjp(lambda p, x: x + branch.forward(p, x)[0], params, x)
-            return residuals, pullback(dy)
+            return fx, residuals, pullback(dy)
 
-        residuals, (dparams, dx) = reference(params, x, dy)
+        fx, residuals, (dparams, dx) = reference(params, x, dy)
+        # The worker gets a stand-in for the branch (jaxbp never goes there).
+        matrices = backward_matrices((branch,), (params,), (residuals,), (x, fx))
+        standins, tokens = stand_ins((branch,), (params,), matrices, (x, fx), tokens_rng)
+        worker_args = (LayerStandIns(standins.layers, single=True), params, tokens[0], dy)
 
         def candidates(dx=np64(dx), dy=np64(dy)):
             return {"dx": [
-                (mistake("identity-forgotten", "the identity path is missing: x reaches y directly "
-                         "(y = x + f(x)) as well as through the branch, so dx = dy + the "
-                         "branch's dx"), dx - dy),
-                (mistake("branch-forgotten", "the branch's path is missing: x also reaches y "
-                         "through f, so dx = dy + the branch's dx"), dy),
+                (mistake("identity-forgotten", "the identity path is missing: x reaches y "
+                         "directly (y = x + f(x)) as well as through the branch, so "
+                         "dx = dy + the branch's dx"), dx - dy),
+                (mistake("branch-forgotten", "the branch's path is missing: x also reaches "
+                         "y through f, so dx = dy + the branch's dx"), dy),
             ]}
         label = "branch " + ", ".join(layer.name for layer in layers) + f"; x {shape}"
-        cases.append(Case(label, (branch, params, residuals, dy), (dparams, dx), candidates))
+        cases.append(Case(label, (branch, params, residuals, dy), (dparams, dx), candidates,
+                          worker_args=worker_args))
     return cases
 
 

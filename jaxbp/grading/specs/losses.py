@@ -21,6 +21,9 @@ def _loss_cases(name, output, loss, make_inputs, shapes, extra):
     for shape in shapes:
         pred, target = make_inputs(rng, shape)
         pj, tj = f64(pred), f64(target)
+        label = shape_label(pred=pred, target=target)
+        if np.max(np.abs(pred)) >= 50:
+            label += f", entries up to ±{np.max(np.abs(pred)):g}"
         expected = grad_of(loss, pj, tj)
 
         def candidates(pred=pred, target=target, expected=np64(expected)):
@@ -30,7 +33,7 @@ def _loss_cases(name, output, loss, make_inputs, shapes, extra):
                 out.append((mistake(*BATCH_MEAN), expected * batch))
             return {output: out}
 
-        cases.append(Case(shape_label(pred=pred, target=target), (pj, tj), expected, candidates))
+        cases.append(Case(label, (pj, tj), expected, candidates))
     return cases
 
 
@@ -39,12 +42,19 @@ def _half_mse(pred, target):
 
 
 def _half_mse_mistakes(pred, target, expected):
-    batch = pred.shape[0]
+    batch, n = pred.shape
+    diff = pred - target
     out = [(mistake("factor-2", "a factor of 2: that is the gradient of the squared error "
-               "without the 1/2; half-MSE's 1/2 cancels the square's 2"), 2 * expected)]
+                    "without the 1/2; half-MSE's 1/2 cancels the square's 2"), 2 * expected),
+           (mistake("size-mean", "divided by pred.size (batch × n): the loss is the mean "
+                    "over the batch of a sum over the n entries, so divide by the batch "
+                    "size alone"), diff / pred.size),
+           (mistake("feature-mean", "divided by the number of entries per example n, "
+                    "where the batch size belongs: the mean runs over the batch (axis 0)"),
+            diff / n)]
     if batch > 1:
-        out.append((mistake("factor-2", "a factor of 2 (the squared error without the 1/2) and "
-                       "missing the batch mean (divide by the batch size)"),
+        out.append((mistake("factor-2", "a factor of 2 (the squared error without the "
+                            "1/2) and missing the batch mean (divide by the batch size)"),
                     2 * expected * batch))
     return out
 
@@ -74,10 +84,23 @@ def _softmax_xent(logits, target):
     return jnp.mean(-jnp.sum(target * jax.nn.log_softmax(logits, axis=-1), axis=-1))
 
 
+def _softmax_np(z, axis=-1):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 def _xent_mistakes(logits, target, expected):
     batch = logits.shape[0]
-    return [(mistake("logits-for-probs", "used the logits z where the softmax probabilities "
-                "a = softmax(z) belong: the gradient is a - y"), (logits - target) / batch)]
+    a = _softmax_np(logits)
+    return [(mistake("logits-for-probs", "used the logits z where the softmax "
+                     "probabilities a = softmax(z) belong: the gradient is a - y"),
+             (logits - target) / batch),
+            (mistake("probs-gradient", "that is ∂L/∂a, the gradient with respect to the "
+                     "probabilities; through the softmax's Jacobian it simplifies to a - "
+                     "y (003)"), -target / a / batch),
+            (mistake("softmax-axis", "the softmax ran over the wrong axis: over the "
+                     "classes (the last axis) of each example, not over the batch"),
+             (_softmax_np(logits, axis=0) - target) / batch)]
 
 
 def _softmax_xent_cases():
@@ -124,31 +147,50 @@ def _bce_cases():
 
     def extra(p, t, expected):
         batch = p.shape[0]
-        return [(mistake("simplified-too-early", "that is the gradient with respect to the "
-                    "sigmoid's input, p - y (exercise 8); with respect to the probability "
-                    "p it is -y/p + (1 - y)/(1 - p)"), (p - t) / batch)]
+        return [(mistake("simplified-too-early", "that is the gradient with respect to "
+                         "the sigmoid's input, p - y (exercise 8); with respect to the "
+                         "probability p it is -y/p + (1 - y)/(1 - p)"), (p - t) / batch),
+                (mistake("second-term-sign", "the sign of the second term: the derivative "
+                         "of -(1 - y) ln(1 - p) is +(1 - y)/(1 - p)"),
+                 (-t / p - (1 - t) / (1 - p)) / batch),
+                (mistake("one-term", "only the y = 1 term: the loss also has -(1 - y) "
+                         "ln(1 - p), whose derivative is (1 - y)/(1 - p)"),
+                 -t / p / batch)]
     return _loss_cases("binary_cross_entropy_backward", "dprob", _bce, inputs,
                        [(1, 3), (3, 4), (4, 1)], extra)
 
 
 def _sigmoid_bce(logits, target):
-    return _bce(jax.nn.sigmoid(logits), target)
+    # -[y ln σ(z) + (1 - y) ln(1 - σ(z))] = softplus(z) - y z: the same loss, finite for
+    # any z (through σ(z) first, z = 50 rounds σ to 1 and ln(1 - σ) to -inf).
+    return jnp.mean(jnp.sum(jax.nn.softplus(logits) - target * logits, axis=1))
+
+
+UNSTABLE = ("unstable", "not finite where the logits are large: computing p = sigmoid(z) and "
+            "then dividing by p or 1 - p fails when p rounds to 1 (z = 50); simplify "
+            "∂L/∂z to sigmoid(z) - y first: it needs no division")
 
 
 def _sigmoid_bce_cases():
     def inputs(rng, shape):
-        return 1.5 * nonzero(rng, shape, 0.1, 1.5), rng.integers(0, 2, size=shape).astype(
-            np.float64)
+        z = 1.5 * nonzero(rng, shape, 0.1, 1.5)
+        t = rng.integers(0, 2, size=shape).astype(np.float64)
+        if shape[0] == 5:  # logits as a confident network gives them
+            z[0, 0], z[1, 1] = 50.0, -50.0
+        return z, t
 
     def extra(z, t, expected):
         batch = z.shape[0]
         p = sigmoid_np(z)
         return [
-            (mistake(MISSING_DERIVATIVE, "missing the sigmoid's derivative: that is ∂L/∂p; "
-                "∂L/∂z multiplies it by ∂p/∂z = p (1 - p), and 004's product simplifies "
-                "to p - y"), (-t / p + (1 - t) / (1 - p)) / batch),
-            (mistake("logits-for-probs", "used the logit z where p = sigmoid(z) belongs: the "
-                "gradient is sigmoid(z) - y"), (z - t) / batch),
+            (mistake(MISSING_DERIVATIVE, "missing the sigmoid's derivative: that is "
+                     "∂L/∂p; ∂L/∂z multiplies it by ∂p/∂z = p (1 - p), and 004's product "
+                     "simplifies to p - y"), (-t / p + (1 - t) / (1 - p)) / batch),
+            (mistake("logits-for-probs", "used the logit z where p = sigmoid(z) belongs: "
+                     "the gradient is sigmoid(z) - y"), (z - t) / batch),
+            (mistake("extra-derivative", "multiplied by σ'(z) once more: ∂L/∂p · ∂p/∂z "
+                     "already simplifies to p - y"), (p - t) * p * (1 - p) / batch),
+            (mistake(*UNSTABLE), lambda got: not np.all(np.isfinite(got))),
         ]
     return _loss_cases("sigmoid_binary_cross_entropy_backward", "dlogits", _sigmoid_bce, inputs,
                        [(1, 2), (3, 3), (5, 2)], extra)

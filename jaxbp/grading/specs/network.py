@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jax
 
-from jaxbp.grading.spec import Case, case_rng, f64, exercise, nonzero, out_shape
+from jaxbp.grading.spec import (Case, backward_matrices, case_rng, exercise, f64, nonzero,
+                                 out_shape, stand_ins)
 
 
 def _serial_cases():
@@ -18,6 +19,7 @@ def _serial_cases():
           jaxbp.dense(3)), (2, 6, 6, 1)),
     ]
     rng = case_rng("serial_backward")
+    tokens_rng = case_rng("serial_backward tokens")
     cases = []
     for layers, shape in nets:
         # Parameter shapes from init, traced without running it; values from the rng.
@@ -28,22 +30,27 @@ def _serial_cases():
         x = f64(rng.normal(size=shape))
 
         def forward(params, x, layers=layers):
-            residuals = []
+            residuals, xs = [], [x]
             for layer, p in zip(layers, params):
                 x, r = layer.forward(p, x)
                 residuals.append(r)
-            return x, tuple(residuals)
+                xs.append(x)
+            return x, tuple(residuals), tuple(xs)
 
         dy = f64(nonzero(rng, out_shape(lambda p, x: forward(p, x)[0], params, x)))
 
         @jax.jit
         def reference(params, x, dy, forward=forward):
             y, pullback = jax.vjp(lambda p, x: forward(p, x)[0], params, x)
-            return forward(params, x)[1], pullback(dy)
+            return forward(params, x)[1:], pullback(dy)
 
-        residuals, (dparams, dx) = reference(params, x, dy)
+        (residuals, xs), (dparams, dx) = reference(params, x, dy)
+        matrices = backward_matrices(layers, params, residuals, xs)
         label = "layers " + ", ".join(layer.name for layer in layers) + f"; x {shape}"
-        cases.append(Case(label, (tuple(layers), params, residuals, dy), (dparams, dx)))
+        # The worker gets stand-ins for jaxbp's layers (jaxbp never goes there).
+        standins, tokens = stand_ins(layers, params, matrices, xs, tokens_rng)
+        cases.append(Case(label, (tuple(layers), params, residuals, dy), (dparams, dx),
+                          worker_args=(standins, params, tokens, dy)))
     return cases
 
 

@@ -15,80 +15,65 @@ def _pool_forward(x, window):
     return lax.reduce_window(x, -jnp.inf, lax.max, (1, *window, 1), (1, *window, 1), "VALID")
 
 
+def _tie_routes(x, dy, window):
+    """dx under three wrong tie rules: every tied maximum gets dy, the tied maxima share
+    it, the last one gets it (the rule is the first, row-major)."""
+    wh, ww = window
+    every, split, last = (np.zeros_like(x) for _ in range(3))
+    for n, i, j, c in np.ndindex(*dy.shape):
+        block = x[n, i * wh:(i + 1) * wh, j * ww:(j + 1) * ww, c]
+        tied = np.argwhere(block == block.max())
+        for r, s in tied:
+            every[n, i * wh + r, j * ww + s, c] = dy[n, i, j, c]
+            split[n, i * wh + r, j * ww + s, c] = dy[n, i, j, c] / len(tied)
+        r, s = tied[-1]
+        last[n, i * wh + r, j * ww + s, c] = dy[n, i, j, c]
+    return every, split, last
+
+
 def _pool_mistakes(x, dy, window, expected):
     wh, ww = window
     oh, ow = dy.shape[1], dy.shape[2]
     spread = np.zeros_like(x)
     spread[:, :oh * wh, :ow * ww, :] = np.repeat(np.repeat(dy, wh, axis=1), ww, axis=2)
+    every, split, last = _tie_routes(x, dy, window)
     return {"dx": [
+        (mistake("every-tied", "gradient copied to every tied entry: where a window holds "
+                 "its maximum twice, the docstring's rule gives dy to the first one "
+                 "(row-major), as PyTorch does; copying it makes the gradient too large "
+                 "(a mask x == max marks every tie)"), every),
+        (mistake("split-ties", "dy split among the tied maxima: the docstring's rule "
+                 "gives all of it to the first one (row-major)"), split),
+        (mistake("last-tie", "dy given to the last tied maximum: the docstring's rule is "
+                 "the first (row-major within the window; jnp.argmax picks it)"), last),
         (mistake("every-entry", "sent dy to every entry of the window: only the window's "
-            "maximum gets it (003: the error goes to C2 and C3 only)"), spread),
+                 "maximum gets it (003: the error goes to C2 and C3 only)"), spread),
         (mistake("average", "spread dy evenly over the window: that is average pooling's "
-            "backward; max pooling gives all of it to the maximum"), spread / (wh * ww)),
-        (mistake("crop", "dx must have x's shape: the rows and columns no window covers get "
-            "gradient 0 (pad them back)"), expected[:, :oh * wh, :ow * ww, :]),
+                 "backward; max pooling gives all of it to the maximum"), spread / (wh * ww)),
+        (mistake("crop", "dx must have x's shape: the rows and columns no window covers "
+                 "get gradient 0 (pad them back)"), expected[:, :oh * wh, :ow * ww, :]),
     ]}
-
-
-def _tie_mistakes(x, dy, window):
-    """Wrong routings of a window that holds its maximum more than once."""
-    wh, ww = window
-    batch, oh, ow, channels = dy.shape
-    h, w = oh * wh, ow * ww
-    blocks = x[:, :h, :w, :].reshape(batch, oh, wh, ow, ww, channels)
-    blocks = blocks.transpose(0, 1, 3, 5, 2, 4).reshape(batch, oh, ow, channels, wh * ww)
-    tied = (blocks == blocks.max(axis=-1, keepdims=True)).astype(np.float64)
-    last = np.eye(wh * ww)[wh * ww - 1 - np.argmax(tied[..., ::-1], axis=-1)]
-
-    def spread(share):
-        share = share * dy[..., None]
-        share = share.reshape(batch, oh, ow, channels, wh, ww).transpose(0, 1, 4, 2, 5, 3)
-        dx = np.zeros_like(x)
-        dx[:, :h, :w, :] = share.reshape(batch, h, w, channels)
-        return dx
-
-    return [
-        (mistake("tie-copied", "the gradient copied to every tied entry: where a window "
-                 "holds its maximum more than once (every relu zero), only the first "
-                 "maximum (row-major within the window) gets dy; copies would count dy "
-                 "several times"), spread(tied)),
-        (mistake("tie-split", "the gradient split among the tied entries: a valid choice "
-                 "elsewhere, but this exercise's rule is the first maximum (row-major "
-                 "within the window), as PyTorch"), spread(tied / tied.sum(-1, keepdims=True))),
-        (mistake("tie-last", "the gradient went to the last tied entry: the rule is the "
-                 "first maximum (row-major within the window), as PyTorch and jnp.argmax"),
-         spread(last)),
-    ]
-
-
-def _tie_input(rng, shape):
-    """Data with ties, as a relu before the pool makes them: many zeros, and some
-    windows whose positive maximum appears twice."""
-    return np.maximum(rng.integers(-2, 3, size=shape), 0).astype(np.float64)
 
 
 def _pool_cases():
     rng = case_rng("max_pool2d_backward")
     cases = []
-    # The last case has ties, graded by the documented rule (the first maximum).
-    for shape, window in [((1, 4, 4, 1), 2), ((2, 5, 7, 3), (2, 3)), ((3, 6, 4, 2), 3),
-                          ((2, 4, 6, 3), 2)]:
+    for shape, window in [((1, 4, 4, 1), 2), ((2, 5, 7, 3), (2, 3)), ((3, 6, 4, 2), 3)]:
         win = (window, window) if isinstance(window, int) else window
-        ties = len(cases) == 3
-        x = _tie_input(rng, shape) if ties else rng.normal(size=shape)
+        x = rng.normal(size=shape)
+        label = ""
+        if shape[0] == 1:  # ties, as real inputs have them (a relu's zeros)
+            x[0, 0, 1, 0] = x[0, 1, 0, 0] = 3.0
+            x[0, 2:4, 2:4, 0] = 0.0
+            label = ", with tied maxima"
         xj = f64(x)
         f = lambda x, win=win: _pool_forward(x, win)  # noqa: E731
         dy = nonzero(rng, out_shape(f, xj))
         (dx,) = vjp_of(f, (xj,), f64(dy))
-        label = shape_label(x=x, dy=dy) + f", window {window!r}" + (
-            ", with ties (many zeros, as after a relu)" if ties else "")
-
-        def candidates(x=x, dy=dy, win=win, dx=np64(dx), ties=ties):
-            found = _pool_mistakes(x, dy, win, dx)
-            if ties:
-                found["dx"] = _tie_mistakes(x, dy, win) + found["dx"]
-            return found
-        cases.append(Case(label, (xj, f64(dy), window), dx, candidates))
+        cases.append(Case(shape_label(x=x, dy=dy) + f", window {window!r}{label}",
+                          (xj, f64(dy), window),
+                          dx, lambda x=x, dy=dy, win=win, dx=np64(dx):
+                          _pool_mistakes(x, dy, win, dx)))
     return cases
 
 

@@ -15,8 +15,10 @@ def _sgd_mistakes(p, g, lr):
         (mistake("ascent", "moved up the gradient: gradient descent subtracts lr * grad"),
          p + lr * g),
         (mistake("missing-lr", "missing the learning rate: the step is lr * grad"), p - g),
-        (mistake("step-only", "returned the step -lr * grad; return the updated parameter, "
-            "param - lr * grad"), -lr * g),
+        (mistake("step-only", "returned the step -lr * grad; return the updated "
+                 "parameter, param - lr * grad"), -lr * g),
+        (mistake("lr-divided", "divided by the learning rate: the step is lr * grad"),
+         p - g / lr),
     ]
 
 
@@ -73,5 +75,6 @@ MODULE = "04_sgd.py"
 
 EXERCISES = (
     exercise("sgd_update", "an SGD update", "000, 002, 003", ("new_params",), _sgd_cases,
-             [("doc000", "document 000's updated output layer", _sgd_doc000)]),
+             [("doc000", "document 000's updated output layer", _sgd_doc000)],
+             inputs_unchanged=True),
 )
