@@ -543,12 +543,12 @@ def format_table(results: dict) -> str:
                                              if "torch_channels_last" in r else [])
                 best = min(t["ms_per_step"] for t in torch_runs)
                 mine = min(m["loop_ms_per_step"], m["fused_ms_per_step"])
-                cells = [f"{r['torch']['steps_per_s']:.0f}",
-                         f"{r['torch_channels_last']['steps_per_s']:.0f}"
+                cells = [_rate(r['torch']['steps_per_s']),
+                         _rate(r['torch_channels_last']['steps_per_s'])
                          if "torch_channels_last" in r else "", f"{mine / best:.2f}"]
             lines.append(
                 f"{name if mode == 'loop' else '':4s}{mode:7s}"
-                f"{m[f'{mode}_steps_per_s']:10.0f}{a[f'{mode}_steps_per_s']:12.0f}"
+                f"{_rate(m[f'{mode}_steps_per_s']):>10s}{_rate(a[f'{mode}_steps_per_s']):>12s}"
                 f"{r[f'ratio_{mode}']:10.2f}"
                 f"{m[f'{mode}_first_call_s']:11.2f} /{a[f'{mode}_first_call_s']:4.1f}"
                 f"{cells[0]:>10s}{cells[1]:>12s}{cells[2]:>11s}")
@@ -586,6 +586,11 @@ def format_table(results: dict) -> str:
                              f"= {100 * r['matmul_bound_ms'] / fastest:.0f}% of the step")
         lines.append("; ".join(notes))
     return "\n".join(lines)
+
+
+def _rate(steps_per_s):
+    """Steps per second: whole numbers from 100 up, three digits below (W5, W6)."""
+    return f"{steps_per_s:.0f}" if steps_per_s >= 100 else f"{steps_per_s:.3g}"
 
 
 def _t(ms):

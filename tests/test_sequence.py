@@ -11,6 +11,13 @@ pass, nor in ``jax.grad``), and that backpropagation through time is a ``lax.sca
 not a Python loop over time steps.
 """
 
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -333,3 +340,152 @@ def test_language_models_hand_written_gradient_is_jax_grad(x64, kind):
     assert jax.tree.structure(grads) == jax.tree.structure(ref)
     for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(ref)):
         np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------- data parallel
+
+FOUR_DEVICES = textwrap.dedent("""
+    import json
+    import jax
+    jax.config.update("jax_numpy_rank_promotion", "raise")
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+    import jaxbp
+    from jaxbp import models, train
+
+    net = models.gpt(11, context=8, features=16, blocks=1, heads=2)
+    loss = jaxbp.softmax_cross_entropy()
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 11, (24, 9)).astype(np.int32)
+    x, y = ids[:, :-1], ids[:, 1:]
+    params, _ = net.init(jax.random.key(0), (8,))
+    # SGD, not Adam: some gradients are exactly zero in exact arithmetic (the key bias:
+    # adding q.b to a whole row of scores leaves the softmax unchanged), so both runs
+    # compute rounding noise there, which Adam's first step would blow up to +-lr.
+    opt = optax.sgd(0.5)
+    out = {"devices": jax.device_count()}
+    results = {}
+    for mesh in (None, train.data_mesh()):
+        step = train.make_step(net, loss, opt, mesh=mesh)
+        p, s = jax.tree.map(jnp.array, params), opt.init(params)
+        values = []
+        for i in range(3):
+            p, s, value = step(p, s, x[8 * i:8 * i + 8], y[8 * i:8 * i + 8])
+            values.append(float(value))
+        results[mesh is None] = (p, values)
+    (p1, v1), (p4, v4) = results[True], results[False]
+    out["param_diff"] = max(float(jnp.max(jnp.abs(a - b))) for a, b in
+                            zip(jax.tree.leaves(p1), jax.tree.leaves(p4)))
+    out["loss_diff"] = max(abs(a - b) for a, b in zip(v1, v4))
+    out["moved"] = max(float(jnp.max(jnp.abs(a - b))) for a, b in
+                       zip(jax.tree.leaves(p1), jax.tree.leaves(params)))
+    out["params_devices"] = sorted({len(leaf.sharding.device_set)
+                                    for leaf in jax.tree.leaves(p4)})
+    print("RESULT " + json.dumps(out))
+""")
+
+
+def test_gpt_trains_on_four_devices_like_on_one():
+    """A GPT's hand-written training step with mesh= over 4 virtual CPU devices (the
+    batch of 8 split 2 per device) gives the one-device parameters and losses."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", FOUR_DEVICES], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+    out = json.loads(line[len("RESULT "):])
+    assert out["devices"] == 4 and out["params_devices"] == [4]
+    assert out["moved"] > 1e-3  # the steps trained: the comparison is not vacuous
+    assert out["param_diff"] < 1e-5 and out["loss_diff"] < 1e-5
+
+
+# ------------------------------------------------------------------- demo and bench
+
+
+def test_stdlib_text_is_split_by_file_and_the_same_every_time():
+    from jaxbp import demo_gpt
+
+    a = demo_gpt.stdlib_text(train_chars=50_000, held_out_chars=10_000)
+    b = demo_gpt.stdlib_text(train_chars=50_000, held_out_chars=10_000)
+    assert len(a.train) == 50_000 and len(a.held_out) == 10_000
+    np.testing.assert_array_equal(a.train, b.train)
+    assert a.chars == b.chars and a.chars[-1] == demo_gpt.UNKNOWN
+    assert a.vocab_size <= demo_gpt.MAX_VOCAB
+    # Held out by whole files: the held-out text is no slice of the training text.
+    snippet = a.decode(a.held_out[2000:2200])
+    assert snippet not in a.decode(a.train)
+
+
+def test_baselines_are_the_counted_probabilities():
+    from jaxbp import demo_gpt
+
+    data = demo_gpt.TextData("toy", "abababac", "abca")
+    x, y = demo_gpt.windows(data.held_out, 3, 3)  # one window: "abc" -> "bca"
+    assert x.tolist() == [data.encode("abc").tolist()]
+    got = demo_gpt.baselines(data, x, y)
+    v = data.vocab_size  # a, b, c and the unknown symbol
+    counts = {"a": 4, "b": 3, "c": 1}
+    uni = {c: (n + 1) / (8 + v) for c, n in counts.items()}
+    # Training pairs: ab ba ab ba ab ba ac; add-one over v symbols per row.
+    big = {("a", "b"): (3 + 1) / (4 + v), ("b", "c"): (0 + 1) / (3 + v),
+           ("c", "a"): (0 + 1) / (0 + v)}
+    assert got["unigram_bpc"] == pytest.approx(-np.mean(np.log2([uni[c] for c in "bca"])))
+    assert got["bigram_bpc"] == pytest.approx(-np.mean(np.log2(list(big.values()))))
+
+
+def test_gpt_demo_on_a_users_text(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    from jaxbp import cli
+
+    rng = np.random.default_rng(0)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    text = "\n".join(" ".join(rng.choice(words, 8)) for _ in range(400))
+    path = tmp_path / "mine.txt"
+    path.write_text(text)
+    out_json = tmp_path / "r.json"
+    code = cli.main(["demo", "gpt", "--data", str(path), "--steps", "30", "--out",
+                     str(tmp_path), "--json", str(out_json)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(out_json.read_text())
+    assert {"val_bpc", "unigram_bpc", "bigram_bpc", "seconds", "samples"} <= set(result)
+    assert len(result["samples"]) == 3 and all(len(s) > 200 for s in result["samples"])
+    assert 0 < result["val_bpc"] < result["unigram_bpc"]  # 30 steps learn something
+    first = float(re.search(r"differ from the hand-written run's by ([\d.e+-]+) "
+                            r"\(relative\) at the first step", captured.out).group(1))
+    assert first < 1e-5  # the same loss from both gradients before any update
+    png = tmp_path / "gpt_curves.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data", "/no/such/file.txt"], "--data: cannot read"),
+    (["--epochs", "3"], "--steps"),
+    (["--impl", "exercises"], "do not cover the sequence layers"),
+    (["--steps", "0"], "--steps must be a positive int"),
+])
+def test_gpt_demo_user_mistakes_are_one_line(capsys, argv, message):
+    from jaxbp import cli
+
+    assert cli.main(["demo", "gpt", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_sequence_workloads_are_the_pytorch_models():
+    """W5 and W6 time the same networks in PyTorch: same parameter counts (PyTorch's
+    LSTM keeps two biases where jaxbp keeps their sum) and output shapes."""
+    torch = pytest.importorskip("torch")
+    from jaxbp import bench, models
+
+    for w in bench.build_workloads(["W5", "W6"]):
+        module, loss_fn, _ = w.torch_model(torch, False)
+        extra = 4 * 256 if w.name == "W6" else 0
+        assert sum(p.numel() for p in module.parameters()) == \
+            models.count_params(w.params) + extra
+        x, y = (np.array(a) for a in w.make_batches(jax.random.key(0), 1))
+        logits = module(torch.from_numpy(x[0]))
+        assert tuple(logits.shape) == (w.batch, 64, bench.VOCAB)
+        assert np.isfinite(loss_fn(logits, torch.from_numpy(y[0])).item())
