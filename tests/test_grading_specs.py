@@ -49,7 +49,7 @@ def test_an_instructor_adds_an_exercise_by_adding_a_spec_file(tmp_path, monkeypa
     # and the grader grades it, from the new spec, on a learner's file
     impl = tmp_path / "impl"
     impl.mkdir()
-    (impl / "09_extra.py").write_text("def double_backward(x, dy):\n    return 2 * dy\n",
+    (impl / "99_extra.py").write_text("def double_backward(x, dy):\n    return 2 * dy\n",
                                       encoding="utf-8")
     result = grading.evaluate(grading.Impl(impl), exercises[-1])
     assert result.status == "passed" and result.points == result.max_points == 4
