@@ -6,6 +6,7 @@ with ``jaxbp grade sgd_update``.
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 
 def sgd_update(params, grads, lr):

@@ -8,6 +8,7 @@ documents' own numbers and compares with what they print.
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 
 def doc002_step(w, x, y, lr):

@@ -6,6 +6,7 @@ with ``jaxbp grade serial_backward``.
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 
 def serial_backward(layers, params, residuals, dy):

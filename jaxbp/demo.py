@@ -123,8 +123,12 @@ def _isatty(stream) -> bool:
 # --------------------------------------------------------------------------- layers
 
 
-def layer_constructors(impl):
-    """Name -> layer/loss constructor: jaxbp's own, or those of ``impl``."""
+def layer_constructors(impl, demo=None):
+    """Name -> layer/loss constructor: jaxbp's own, or those of ``impl``.
+
+    With ``impl``, every exercise the demo ``demo`` needs is checked first, and all the
+    unfinished ones are named in one message (:data:`jaxbp.grading.plug.DEMO_EXERCISES`).
+    """
     import jaxbp
 
     names = ("dense", "relu", "sigmoid", "tanh", "softmax", "conv1d", "conv2d",
@@ -134,18 +138,39 @@ def layer_constructors(impl):
     if impl is None:
         return ctors
     try:
-        from jaxbp.grading.plug import learner_layers
+        from jaxbp.grading import plug
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("jaxbp.grading"):
             raise DemoError(f"--impl {impl}: plugging in exercise implementations needs "
                             f"jaxbp.grading.plug, which this installation does not have")
         raise
     try:
-        theirs = learner_layers(impl)
+        if demo is not None:
+            needs_exercises(impl, demo)
+        theirs = plug.learner_layers(impl)
+    except DemoError:
+        raise
     except Exception as e:  # the learner's code: report it, whatever it raised
         raise DemoError(f"--impl {impl}: {e}") from e
     ctors.update(theirs)
     return ctors
+
+
+def needs_exercises(impl, demo):
+    """Raises DemoError naming every exercise the demo needs that ``impl`` has not
+    finished (one message), with the command that grades them in that folder."""
+    from jaxbp.grading import plug
+    from jaxbp.grading._impl import Impl
+
+    impl_ = Impl(impl)
+    missing = plug.unfinished(impl_, plug.DEMO_EXERCISES[demo])
+    if missing:
+        what = "gpt --model lstm" if demo == "lstm" else demo
+        raise DemoError(f"--impl {impl}: the {what} demo needs {len(missing)} more "
+                        f"exercise{'s' if len(missing) > 1 else ''}, not done yet: "
+                        + "; ".join(line for _, line in missing) + ". Write them, check "
+                        "them with " + plug.grade_command(impl_, [n for n, _ in missing])
+                        + ", and run the demo again")
 
 
 def build_with(impl, build, *args):
@@ -202,7 +227,7 @@ def _run_classifier(args) -> int:
     else:
         ds = data_lib.digits(seed=args.seed)
     batch_size = min(batch_size, len(ds.x_train))
-    ctors = layer_constructors(args.impl)
+    ctors = layer_constructors(args.impl, args.which)
     build = cnn if args.which == "cnn" else mlp
     net, loss = build_with(args.impl, lambda: (build(ctors, ds.input_shape, ds.classes),
                                                ctors["softmax_cross_entropy"]()))
@@ -347,7 +372,7 @@ def _run_doc000(args) -> int:
     steps = _positive(args.epochs if args.epochs is not None else
                       DEFAULT_EPOCHS["doc000"], "--epochs")
     ex = jaxbp.notes.load("000")
-    ctors = layer_constructors(args.impl)
+    ctors = layer_constructors(args.impl, "doc000")
     c = ctors
     lr = ex.learning_rate if args.lr is None else args.lr
     if args.impl is None:

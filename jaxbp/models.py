@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+from typing import Callable, Mapping
 
 import jax
 
@@ -25,8 +26,21 @@ from jaxbp.layers import (causal_self_attention, dense, dropout as dropout_layer
                           embedding, gelu, layer_norm, lstm, position_embedding)
 from jaxbp.network import residual, serial
 
+Constructors = Mapping[str, Callable]
 
-def transformer_block(heads: int, mlp_ratio: int = 4, *, dropout: float = 0.0) -> Layer:
+
+def _constructors(layers: Constructors | None) -> dict[str, Callable]:
+    """jaxbp's layer constructors, with ``layers``' in place of any of them (e.g. a
+    learner's, from :func:`jaxbp.grading.plug.learner_layers`)."""
+    own = {"serial": serial, "residual": residual, "layer_norm": layer_norm,
+           "causal_self_attention": causal_self_attention, "dense": dense, "gelu": gelu,
+           "dropout": dropout_layer, "embedding": embedding,
+           "position_embedding": position_embedding, "lstm": lstm}
+    return {**own, **{k: v for k, v in (layers or {}).items() if k in own}}
+
+
+def transformer_block(heads: int, mlp_ratio: int = 4, *, dropout: float = 0.0,
+                      layers: Constructors | None = None) -> Layer:
     """A pre-norm transformer block (GPT-2's), built from the library's layers::
 
         x = x + attention(layer_norm(x))               residual(layer_norm(), causal_self_attention(heads))
@@ -37,6 +51,9 @@ def transformer_block(heads: int, mlp_ratio: int = 4, *, dropout: float = 0.0) -
       mlp_ratio: the MLP's hidden width as a multiple of ``F`` (GPT-2: 4).
       dropout: if positive, a ``dropout(rate)`` ends each branch (GPT-2's residual
         dropout), active only in training mode through :func:`jaxbp.apply`.
+      layers: constructors to build it from in place of jaxbp's, by name (``"serial"``,
+        ``"residual"``, ``"layer_norm"``, ``"causal_self_attention"``, ``"dense"``,
+        ``"gelu"``, ``"dropout"``); ``None``: jaxbp's own.
 
     Returns:
       A :class:`~jaxbp.Layer` mapping ``(batch, time, F)`` to the same shape. Its params
@@ -52,14 +69,15 @@ def transformer_block(heads: int, mlp_ratio: int = 4, *, dropout: float = 0.0) -
                          f"{dropout!r}")
     where = f"transformer_block({heads}, mlp_ratio={mlp_ratio})"
     causal_self_attention(heads)  # validates heads before any shape is known
+    c = _constructors(layers)
 
     @functools.lru_cache(maxsize=None)
     def build(features: int) -> Layer:
-        drop = [dropout_layer(dropout)] if dropout else []
-        return serial(
-            residual(layer_norm(), causal_self_attention(heads), *drop),
-            residual(layer_norm(), dense(mlp_ratio * features), gelu(), dense(features),
-                     *drop))
+        drop = [c["dropout"](dropout)] if dropout else []
+        return c["serial"](
+            c["residual"](c["layer_norm"](), c["causal_self_attention"](heads), *drop),
+            c["residual"](c["layer_norm"](), c["dense"](mlp_ratio * features), c["gelu"](),
+                          c["dense"](features), *drop))
 
     def _features(x, what):
         check_rank(x, 3, what, where, "(batch, time, features)")
@@ -87,7 +105,8 @@ def transformer_block(heads: int, mlp_ratio: int = 4, *, dropout: float = 0.0) -
 
 
 def gpt(vocab_size: int, *, context: int, features: int = 128, blocks: int = 2,
-        heads: int = 4, mlp_ratio: int = 4, dropout: float = 0.0) -> Layer:
+        heads: int = 4, mlp_ratio: int = 4, dropout: float = 0.0,
+        layers: Constructors | None = None) -> Layer:
     """A GPT: token and position embeddings, transformer blocks, a final layer norm and a
     dense head to next-token logits.
 
@@ -99,6 +118,8 @@ def gpt(vocab_size: int, *, context: int, features: int = 128, blocks: int = 2,
       heads: attention heads per block (dividing ``features``).
       mlp_ratio: each block's MLP width over ``F``.
       dropout: the blocks' residual dropout rate (training mode only).
+      layers: constructors to build it from in place of jaxbp's (see
+        :func:`transformer_block`; also ``"embedding"``, ``"position_embedding"``).
 
     Returns:
       ``serial(embedding, position_embedding, block * blocks, layer_norm, dense)``,
@@ -112,17 +133,21 @@ def gpt(vocab_size: int, *, context: int, features: int = 128, blocks: int = 2,
     if features % check_positive_int(heads, "heads", "gpt"):
         raise ValueError(f"gpt: features must be divisible by heads = {heads}, got "
                          f"features = {features}")
-    return serial(embedding(vocab_size, features), position_embedding(context),
-                  *[transformer_block(heads, mlp_ratio, dropout=dropout)
-                    for _ in range(blocks)],
-                  layer_norm(), dense(vocab_size))
+    c = _constructors(layers)
+    return c["serial"](c["embedding"](vocab_size, features), c["position_embedding"](context),
+                       *[transformer_block(heads, mlp_ratio, dropout=dropout, layers=layers)
+                         for _ in range(blocks)],
+                       c["layer_norm"](), c["dense"](vocab_size))
 
 
-def lstm_language_model(vocab_size: int, *, features: int = 256,
-                        embed: int = 64) -> Layer:
+def lstm_language_model(vocab_size: int, *, features: int = 256, embed: int = 64,
+                        layers: Constructors | None = None) -> Layer:
     """An LSTM language model: ``serial(embedding(vocab, embed), lstm(features),
-    dense(vocab))``, ids ``(batch, time)`` to logits ``(batch, time, vocab_size)``."""
-    return serial(embedding(vocab_size, embed), lstm(features), dense(vocab_size))
+    dense(vocab))``, ids ``(batch, time)`` to logits ``(batch, time, vocab_size)``;
+    ``layers``: constructors in place of jaxbp's, as for :func:`gpt`."""
+    c = _constructors(layers)
+    return c["serial"](c["embedding"](vocab_size, embed), c["lstm"](features),
+                       c["dense"](vocab_size))
 
 
 def count_params(params) -> int:

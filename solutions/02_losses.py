@@ -13,6 +13,7 @@ Write your code between ``# BEGIN SOLUTION`` and ``# END SOLUTION``, with ``jnp`
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 
 def half_mse_backward(pred, target):

@@ -7,6 +7,7 @@ Write your code between ``# BEGIN SOLUTION`` and ``# END SOLUTION``, with ``jnp`
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 
 def dense_backward(x, w, dy):

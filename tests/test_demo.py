@@ -161,3 +161,40 @@ def test_training_plots_have_whole_epochs_and_plain_tick_labels():
             assert ax.yaxis.get_offset_text().get_text() == ""
         if scale == "log":
             assert {"1", "0.1", "0.01"} <= set(_tick_labels(fig.axes[0])[1])
+
+
+def test_gpt_impl_with_unfinished_exercises_names_them_all_in_one_line(capsys, tmp_path):
+    assert cli.main(["exercises", "generate", "--out", str(tmp_path / "ex")]) == 0
+    capsys.readouterr()
+    for model, names in [("gpt", ["dense_backward", "serial_backward", "gelu_backward",
+                                  "layer_norm_backward", "embedding_backward",
+                                  "residual_backward", "attention_backward",
+                                  "sequence_cross_entropy_backward", "adam_update"]),
+                         ("lstm", ["dense_backward", "serial_backward",
+                                   "embedding_backward", "lstm_cell_backward",
+                                   "sequence_cross_entropy_backward", "adam_update"])]:
+        code, out, err = run_demo(capsys, "gpt", "--model", model, "--impl",
+                                  str(tmp_path / "ex"), "--steps", "1", "--no-plots")
+        assert code == 2 and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+        assert f"needs {len(names)} more exercises, not done yet" in err
+        for name in names:
+            assert f" {name} (" in err, name
+        # the hint grades the folder the demo read, not exercises/
+        assert f"--impl {tmp_path / 'ex'}`" in err
+
+
+def test_gpt_trains_with_the_solutions_functions_plugged_in(capsys, tmp_path):
+    text = tmp_path / "text.txt"
+    rng = np.random.default_rng(0)
+    words = ["def", "return", "self", "import", "class", "for", "in", "if", "x", "y"]
+    text.write_text(" ".join(rng.choice(words, size=3000)), encoding="utf-8")
+    code, out, err = run_demo(capsys, "gpt", "--impl", "solutions", "--data", str(text),
+                              "--steps", "3", "--batch-size", "4", "--no-plots",
+                              "--json", str(tmp_path / "out.json"))
+    assert code == 0, err
+    assert "layers, loss gradient and Adam from --impl solutions" in out
+    # the hand-written run and jax.grad's agree, step by step
+    match = re.search(r"differ from the hand-written run's by ([\d.e+-]+) \(relative\) at "
+                      r"the first step", out)
+    assert match and float(match.group(1)) < 1e-5, out

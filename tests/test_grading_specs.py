@@ -32,7 +32,7 @@ def test_an_instructor_adds_an_exercise_by_adding_a_spec_file(tmp_path, monkeypa
         import jax.numpy as jnp
         from jaxbp.grading.spec import Case, exercise, f64
 
-        MODULE = "09_extra.py"
+        MODULE = "99_extra.py"
 
         def _cases():
             x = f64([[1.0, -2.0]])
@@ -44,12 +44,12 @@ def test_an_instructor_adds_an_exercise_by_adding_a_spec_file(tmp_path, monkeypa
     exercises = registry.load()
     assert exercises[-1].name == "double_backward"
     assert exercises[-1].number == len(grading.EXERCISES) + 1
-    assert exercises[-1].module == "09_extra.py"
+    assert exercises[-1].module == "99_extra.py"
     assert [e.name for e in exercises[:-1]] == [e.name for e in grading.EXERCISES]
     # and the grader grades it, from the new spec, on a learner's file
     impl = tmp_path / "impl"
     impl.mkdir()
-    (impl / "09_extra.py").write_text("def double_backward(x, dy):\n    return 2 * dy\n",
+    (impl / "99_extra.py").write_text("def double_backward(x, dy):\n    return 2 * dy\n",
                                       encoding="utf-8")
     result = grading.evaluate(grading.Impl(impl), exercises[-1])
     assert result.status == "passed" and result.points == result.max_points == 4
@@ -57,7 +57,7 @@ def test_an_instructor_adds_an_exercise_by_adding_a_spec_file(tmp_path, monkeypa
 
 @pytest.mark.parametrize("text, message", [
     ("EXERCISES = ()\n", "must define MODULE"),
-    ("MODULE = '09_other.py'\nEXERCISES = ()\n", "MODULE must be 'NN_broken.py'"),
+    ("MODULE = '98_other.py'\nEXERCISES = ()\n", "MODULE must be 'NN_broken.py'"),
     ("MODULE = '03_broken.py'\nEXERCISES = ()\n", "two spec modules grade modules with one"),
 ])
 def test_a_malformed_spec_module_is_named(tmp_path, monkeypatch, text, message):

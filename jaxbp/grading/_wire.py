@@ -39,7 +39,7 @@ def encode_args(args, arrays: dict):
                 out.append({"name": s.name, "m": add(s.m), "token": add(s.token),
                             "params": go(s.params), "dy_shape": list(s.dy_shape),
                             "dx_shape": list(s.dx_shape)})
-            return {"layers": out}
+            return {"layers": out, "single": v.single}
         if isinstance(v, tuple) and not hasattr(v, "_fields"):
             return {"tuple": [go(x) for x in v]}
         if isinstance(v, list):

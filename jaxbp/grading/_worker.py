@@ -1061,16 +1061,19 @@ class _Layer:
         self._dx_shape = tuple(spec["dx_shape"])
 
     def __repr__(self):
-        return f"<layer {self.index}: {self.name}>"
+        return (f"<layer {self.index}: {self.name}>" if self.index is not None
+                else f"<branch: {self.name}>")
 
     def backward(self, params, residuals, dy):
         import jax
         import jax.numpy as jnp
 
-        where = f"layers[{self.index}].backward ({self.name})"
+        where = (f"layers[{self.index}].backward ({self.name})" if self.index is not None
+                 else f"branch.backward ({self.name})")
         if jax.tree.structure(params) != jax.tree.structure(self._params):
             raise TypeError(f"{where}: params has the wrong structure for this layer: "
-                            f"expected params[{self.index}]")
+                            + (f"expected params[{self.index}]" if self.index is not None
+                               else "expected the branch's params"))
         dy = jnp.asarray(dy)
         if tuple(dy.shape) != self._dy_shape:
             raise ValueError(f"{where}: dy must have shape {self._dy_shape} (this layer's "
@@ -1106,7 +1109,9 @@ def decode(value, arrays, *, numpy_leaves=False):
             if "dict" in v:
                 return {go(k) if isinstance(k, dict) else k: go(x) for k, x in v["dict"]}
             if "layers" in v:
-                return tuple(_Layer(i, s, arrays, jnp) for i, s in enumerate(v["layers"]))
+                layers = tuple(_Layer(None if v.get("single") else i, s, arrays, jnp)
+                               for i, s in enumerate(v["layers"]))
+                return layers[0] if v.get("single") else layers
             raise ValueError(f"cannot decode {sorted(v)}")
         return v
     return go(value)

@@ -24,6 +24,7 @@ on every case), one per document (1: the printed numbers at their printed precis
 from __future__ import annotations
 
 import dataclasses
+import functools
 import zlib
 from typing import Any, Callable
 
@@ -197,10 +198,20 @@ def np64(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
+# A reference runs once per case: XLA's cheapest optimization level compiles it about
+# twice as fast, and float64 results agree to rounding.
+QUICK_COMPILE = {"xla_backend_optimization_level": 0}
+
+
+def quick_jit(f, **kwargs):
+    """``jax.jit`` for a function that runs once or twice (see :data:`QUICK_COMPILE`)."""
+    return jax.jit(f, compiler_options=QUICK_COMPILE, **kwargs)
+
+
 def vjp_of(f, primals, cotangent):
     """``jax.vjp`` of ``f`` at ``primals``, applied to ``cotangent``, in one compiled call
     (a case costs one compilation instead of one per operation)."""
-    return jax.jit(lambda p, c: jax.vjp(f, *p)[1](c))(tuple(primals), cotangent)
+    return quick_jit(lambda p, c: jax.vjp(f, *p)[1](c))(tuple(primals), cotangent)
 
 
 def grad_of(f, *args):
@@ -218,6 +229,28 @@ def shape_label(**arrays) -> str:
 
 def sigmoid_np(z):
     return 1 / (1 + np.exp(-z))
+
+
+def per_feature(v, ndim):
+    """``(features,)`` as ``(1, ..., 1, features)``, to broadcast explicitly against a
+    rank-``ndim`` array."""
+    return v.reshape((1,) * (ndim - 1) + v.shape)
+
+
+def in_x64(make):
+    """A case's ``candidates`` computed on first use, in float64.
+
+    ``make() -> {leaf: [(Mistake, wrong answer)]}`` may use ``jnp`` and ``jax.vjp``: it
+    runs once, under ``jax.enable_x64`` (a failing answer's diagnosis runs after the
+    cases were built, outside their x64 block), and its wrong answers become numpy
+    arrays. Only a failing answer needs them, so they cost nothing otherwise.
+    """
+    @functools.cache
+    def run():
+        with jax.enable_x64(True):
+            return {leaf: [(m, np.asarray(w, np.float64)) for m, w in pairs]
+                    for leaf, pairs in make().items()}
+    return run
 
 
 def mistake(key: str, message: str) -> Mistake:
@@ -294,9 +327,12 @@ class LayerStandIn:
 
 @dataclasses.dataclass
 class LayerStandIns:
-    """``layers`` for the worker (jaxbp's layers never go there); see :func:`stand_ins`."""
+    """``layers`` for the worker (jaxbp's layers never go there); see :func:`stand_ins`.
+    ``single``: the argument is one layer (``residual_backward``'s ``branch``), not a
+    tuple of them."""
 
     layers: tuple[LayerStandIn, ...]
+    single: bool = False
 
 
 def backward_matrices(layers, params, residuals, xs) -> tuple:
