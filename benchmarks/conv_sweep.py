@@ -53,10 +53,17 @@ KERNELS = range(1, 8)
 STRIDES = range(1, 6)
 PADS = range(0, 4)
 
-# Geometries that aborted through jax.vjp (and through jaxbp before its fallback) with
-# jax 0.10.2: (input sizes, kernel, stride, padding). The first is the one reported.
+# Geometries that aborted through jax.vjp (and through jaxbp before it routed them to
+# another formulation) with jax 0.10.2: (input sizes, kernel, stride, padding). The
+# first is the one reported; all have an axis with kernel 2, stride 2 and a dx
+# correlation without padding, and a kernel larger than dy on the other axis.
 KNOWN = [
     ((5, 6), (6, 2), (4, 2), 1),
+    ((7, 6), (6, 2), (2, 2), 1),
+    ((4, 4), (2, 6), (2, 2), 1),
+    ((5, 8), (5, 2), (1, 2), ((2, 0), (1, 2))),
+    ((6, 4), (2, 5), (2, 3), ((1, 2), (2, 0))),
+    ((8, 5), (2, 4), (2, 2), ((1, 2), (0, 0))),
 ]
 
 
@@ -151,6 +158,31 @@ def sample_configs(n_1d, n_2d, seed):
                               [rng.choice(STRIDES) for _ in range(n)],
                               random_padding(rng, n), len(configs))
             added += add(cfg)
+    return configs
+
+
+def load_configs(path, parser):
+    """Configurations from a JSON file (a list, or --json's output)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        parser.error(f"--configs: cannot read {path}: {e}")
+    items = data["configurations"] if isinstance(data, dict) else data
+    keys = ("n", "size", "k", "s", "padding", "c_in", "c_out", "batch")
+    configs = []
+    for item in items if isinstance(items, list) else [None]:
+        if not isinstance(item, dict) or any(k not in item for k in keys):
+            parser.error(f"--configs: each configuration needs the keys {', '.join(keys)}, "
+                         f"got {item!r}"[:300])
+        cfg = {k: item[k] for k in keys}
+        try:
+            ok = min(output_sizes(cfg)) >= 1
+        except (TypeError, ValueError, IndexError):
+            ok = False
+        if not ok:
+            parser.error(f"--configs: not a valid convolution: {cfg}")
+        configs.append(cfg)
     return configs
 
 
@@ -346,6 +378,8 @@ def _run_shard(tasks, results, progress, lock, stage_timeout):
         if started is not None and started[1] == "jaxbp":
             cfg = next(t[1] for t in pending if t[0] == started[0])
             rest = [[started[0], cfg, s] for s in JAXBP_STAGES] + rest
+            with lock:
+                progress[1] += len(JAXBP_STAGES)
         pending = rest
 
 
@@ -358,8 +392,8 @@ def run_sweep(configs, stages, workers, stage_timeout=300, quiet=False):
         mine = [(i, c) for i, c in enumerate(configs) if i % workers == w]
         shards.append([[i, c, s] for i, c in mine for s in main_stages]
                       + [[i, c, TORCH_STAGE] for i, c in mine if TORCH_STAGE in stages])
-    total = sum(map(len, shards))
-    results, progress, lock, errors = {}, [0], threading.Lock(), []
+    results, lock, errors = {}, threading.Lock(), []
+    progress = [0, sum(map(len, shards))]  # stages done, stages to run
 
     def shard_main(shard):
         try:
@@ -371,13 +405,16 @@ def run_sweep(configs, stages, workers, stage_timeout=300, quiet=False):
     for t in threads:
         t.start()
     t0 = time.monotonic()
-    show = not quiet and sys.stderr.isatty()
+    tty, last = sys.stderr.isatty(), t0
     while any(t.is_alive() for t in threads):
         time.sleep(0.5)
-        if show:
-            print(f"\r{progress[0]}/{total} stages, {time.monotonic() - t0:.0f} s", end="",
-                  file=sys.stderr, flush=True)
-    if show:
+        now = time.monotonic()
+        if quiet or not (tty or now - last > 60):  # a line a minute when not a terminal
+            continue
+        last = now
+        print(f"{progress[0]}/{progress[1]} stages, {now - t0:.0f} s",
+              end="\r" if tty else "\n", file=sys.stderr, flush=True)
+    if tty and not quiet:
         print(file=sys.stderr)
     if errors:
         raise errors[0]
@@ -390,7 +427,8 @@ REPORTED = (*JAXBP_STAGES, *VJP_STAGES, TORCH_STAGE)
 def summarize(configs, stages, results):
     """Counts per reported stage and one row per configuration. A combined ``jaxbp``
     stage that did not abort stands for its three parts."""
-    reported = [s for s in REPORTED if s in stages or (s in JAXBP_STAGES and "jaxbp" in stages)]
+    reported = [s for s in REPORTED
+                if s in stages or (s in JAXBP_STAGES and "jaxbp" in stages)]
     counts = {s: dict.fromkeys(("ok", "abort", "error", "mismatch", "skipped", "timeout",
                                 "missing"), 0) for s in reported}
     rows = []
@@ -417,10 +455,14 @@ def main(argv=None):
                         help="a larger sample (1200 conv1d, 2400 conv2d; some tens of "
                              "minutes on 2 cores)")
     parser.add_argument("--n1d", type=int, default=None,
-                        help="conv1d configurations (default 60, --full 1200)")
+                        help="conv1d configurations (default 30, --full 1200)")
     parser.add_argument("--n2d", type=int, default=None,
-                        help="conv2d configurations (default 90, --full 2400)")
+                        help="conv2d configurations (default 40, --full 2400)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument("--configs", metavar="FILE", default=None,
+                        help="sweep the configurations listed in FILE instead (JSON: a "
+                             "list of objects with n, size, k, s, padding, c_in, c_out, "
+                             "batch, as in --json's output)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="child processes at once (default: min(2, CPUs))")
     parser.add_argument("--only", choices=("jaxbp", "vjp"), default=None,
@@ -440,11 +482,15 @@ def main(argv=None):
     for name in ("n1d", "n2d", "workers", "list"):
         value = getattr(args, name)
         if value is not None and value < (1 if name == "workers" else 0):
-            parser.error(f"--{name} must be >= {1 if name == 'workers' else 0}, got {value}")
+            least = 1 if name == "workers" else 0
+            parser.error(f"--{name} must be >= {least}, got {value}")
 
-    n1d = args.n1d if args.n1d is not None else (1200 if args.full else 60)
-    n2d = args.n2d if args.n2d is not None else (2400 if args.full else 90)
-    configs = sample_configs(n1d, n2d, args.seed)
+    n1d = args.n1d if args.n1d is not None else (1200 if args.full else 30)
+    n2d = args.n2d if args.n2d is not None else (2400 if args.full else 40)
+    if args.configs:
+        configs = load_configs(args.configs, parser)
+    else:
+        configs = sample_configs(n1d, n2d, args.seed)
     stages = []
     if args.only != "vjp":
         stages.append("jaxbp")
@@ -489,7 +535,8 @@ def main(argv=None):
                 extra = f"  {v['detail'][:100]}" if v["status"] != "abort" else ""
                 print(f"  {v['status']:<8} {r['config']}{extra}", file=out)
             if len(listed) > args.list:
-                print(f"  ... and {len(listed) - args.list} more (--list, --json)", file=out)
+                print(f"  ... and {len(listed) - args.list} more (--list, --json)",
+                      file=out)
     messages = sorted({re.sub(r"^[FEW]\d{4} [\d:.]+\s+\d+ ", "", v["detail"])
                        .split("Window:")[0].strip()[:200]
                        for r in rows for v in r["results"].values()
