@@ -37,9 +37,24 @@ by measurement, ``benchmarks/formulations.py``, 2-core CPU, W4 of ``jaxbp bench`
   10-25x slower (1.7 ms -> 46 ms for 64x28x28, 8 -> 16 channels), so the fused epoch
   would be slower than the per-step loop. Patches and a matmul (``patches.T @ dy``)
   were 2x slower.
-* ``dx`` is the convolution primitive; writing it as ``dy @ w.T`` and summing the
-  patches back (im2col's transpose, one ``lax.pad`` per offset) was no faster.
+* ``dx`` is the convolution primitive (but see the next item); writing it as
+  ``dy @ w.T`` and summing the patches back (im2col's transpose, one ``lax.pad`` per
+  offset) was no faster.
   In a training step the first layer's ``dx`` is never used, and XLA removes it.
+* ``dx`` where XLA's CPU compiler aborts while compiling that convolution (SIGABRT
+  from a failed shape check in its algebraic simplifier; ``jax.vjp`` of
+  ``lax.conv_general_dilated`` aborts on the same geometries). The trigger, found with
+  ``benchmarks/conv_sweep.py`` (jax 0.10.2) and matching XLA's operand-swapping
+  rewrite: two or more spatial axes; on one, kernel 2 and stride 2 with a correlation
+  that needs no padding there (forward padding low 1, no trailing input unreached); on
+  the others, a kernel larger than ``dy``. XLA swaps the correlation's operands so that
+  the smaller one becomes the kernel, takes the kernel-2 axis for a grouped one that
+  it may copy unchanged, and the copied window no longer fits. From the static shapes,
+  :func:`input_grad_formulation` sends every geometry with such an axis (whatever the
+  other axes, since XLA's rule for swapping may change) to ``"scatter"``: ``dy @ w.T``
+  gives every window's gradient and one ``lax.pad`` per kernel offset spreads it back
+  (the transpose of the forward's window slices), with no convolution for XLA to
+  rewrite. The forward and ``dw`` never abort: no axis of theirs has that form.
 """
 
 from __future__ import annotations
@@ -159,23 +174,86 @@ def conv_forward(x, w, strides, pads):
     return (p.reshape(-1, p.shape[-1]) @ w.reshape(-1, c_out)).reshape(*p.shape[:-1], c_out)
 
 
-def conv_input_grad(dy, w, in_sizes, strides, pads):
+def input_grad_formulation(ksize, strides, pads, in_sizes, out_sizes) -> str:
+    """``"convolution"`` or ``"scatter"``: how :func:`conv_input_grad` runs (module
+    docstring), from the static shapes.
+
+    ``"scatter"`` when XLA's CPU compiler may abort on the ``dx`` correlation: two or
+    more spatial axes, one of which the correlation slides a kernel of 2 over ``dy``
+    dilated by a stride of 2 with no padding at all (forward padding low 1 and no
+    trailing input left unreached). XLA takes such an axis for one it can leave alone
+    when it swaps the correlation's operands (done when the kernel is larger than
+    ``dy`` on the other axes), and then fails its own shape check.
+    """
+    if len(ksize) < 2:
+        return "convolution"
+    for size, k, s, (lo, _), o in zip(in_sizes, ksize, strides, pads, out_sizes):
+        if k == 2 and s == 2 and _input_grad_padding(size, k, s, lo, o) == (0, 0):
+            return "scatter"
+    return "convolution"
+
+
+def _input_grad_padding(size, k, s, lo, o):
+    """The ``dx`` correlation's (low, high) padding on one axis: ``k - 1`` zeros for
+    the full correlation, less the forward's low padding (cropped back off), and the
+    trailing input the forward never reached."""
+    return k - 1 - lo, size + lo - ((o - 1) * s + 1)
+
+
+def conv_input_grad(dy, w, in_sizes, strides, pads, how=None):
     """``dx``: full correlation of the stride-dilated ``dy`` with the flipped kernel.
 
+    ``how`` (default: :func:`input_grad_formulation`) is ``"convolution"``, one
+    ``lax.conv_general_dilated``, or ``"scatter"``, :func:`conv_input_grad_scatter`.
     Shapes: ``dy`` (batch, *out_spatial, out), ``w`` (*k, in, out) ->
     (batch, *in_sizes, in).
     """
     n = len(in_sizes)
     ksize = w.shape[:n]
     out_sizes = dy.shape[1:1 + n]
+    if how is None:
+        how = input_grad_formulation(ksize, strides, pads, in_sizes, out_sizes)
+    if how not in ("convolution", "scatter"):
+        raise ValueError(f"conv_input_grad: how must be 'convolution' or 'scatter', "
+                         f"got {how!r}")
+    if how == "scatter":
+        return conv_input_grad_scatter(dy, w, in_sizes, strides, pads)
     w_flip = jnp.flip(w, axis=tuple(range(n))).swapaxes(-1, -2)  # (*k, out, in)
-    padding = []
-    for size, k, s, (lo, _), o in zip(in_sizes, ksize, strides, pads, out_sizes):
-        dilated = (o - 1) * s + 1
-        padding.append((k - 1 - lo, size + lo - dilated))
+    padding = [_input_grad_padding(size, k, s, lo, o)
+               for size, k, s, (lo, _), o in zip(in_sizes, ksize, strides, pads, out_sizes)]
     return lax.conv_general_dilated(dy, w_flip, window_strides=(1,) * n, padding=padding,
                                     lhs_dilation=strides,
                                     dimension_numbers=_dimension_numbers(n))
+
+
+def conv_input_grad_scatter(dy, w, in_sizes, strides, pads):
+    """``dx`` as the transpose of the forward's window slices, with no convolution.
+
+    ``dxpad[o * s + j] += dy[o] @ w[j].T`` for every kernel offset ``j``: one matmul
+    gives every window's gradient, then each offset's share is spread back over the
+    input (dilated by the stride, shifted by ``j``) by one ``lax.pad``, whose negative
+    edge padding also crops the forward padding off.
+    Shapes: ``dy`` (batch, *out_spatial, out), ``w`` (*k, in, out) ->
+    (batch, *in_sizes, in).
+    """
+    n = len(in_sizes)
+    ksize, (c_in, c_out) = w.shape[:n], w.shape[-2:]
+    out_sizes = dy.shape[1:1 + n]
+    taps = math.prod(ksize)
+    # (batch, *out, taps, in): entry t is dy[o] @ w[offset t].T
+    parts = (dy.reshape(-1, c_out) @ w.reshape(-1, c_out).T).reshape(
+        *dy.shape[:-1], taps, c_in)
+    zero = jnp.zeros((), parts.dtype)
+    dx = None
+    for t, offset in enumerate(itertools.product(*(range(k) for k in ksize))):
+        config = [(0, 0, 0)]
+        for j, s, (lo, _), o, size in zip(offset, strides, pads, out_sizes, in_sizes):
+            start = j - lo  # where dy[0]'s share lands in the unpadded input
+            config.append((start, size - start - ((o - 1) * s + 1), s - 1))
+        config.append((0, 0, 0))
+        share = lax.pad(parts[..., t, :], zero, config)
+        dx = share if dx is None else dx + share
+    return dx
 
 
 def conv_kernel_grad(x, dy, ksize, strides, pads):
