@@ -460,7 +460,7 @@ def learner_layers(impl="exercises", time_limit=DEFAULT_TIME_LIMIT) -> dict[str,
             # The layer's residuals are heads-major: q (scaled by 1/sqrt(D)), k, v are
             # (B, H, T, D); o is (B*T, F). The exercise is one head: (batch, T, D) with
             # the heads as more examples of the batch, and q unscaled.
-            x, q, k, v, p, o = residuals
+            x, q, k, v, p, o = residuals[:6]  # the arrays, not the static name
             batch, time, features = x.shape
             d = features // heads
             rows = batch * time
@@ -485,7 +485,7 @@ def learner_layers(impl="exercises", time_limit=DEFAULT_TIME_LIMIT) -> dict[str,
         backward_fn = fn("rnn_backward")
 
         def backward(params, residuals, dy):
-            x, hs = residuals  # hs time-major
+            x, hs = residuals[:2]  # hs time-major
             dx, dwx, dwh, db = backward_fn(x, jnp.swapaxes(hs, 0, 1), params["wx"],
                                            params["wh"], params["b"], dy)
             return {"wx": dwx, "wh": dwh, "b": db}, dx
@@ -498,7 +498,7 @@ def learner_layers(impl="exercises", time_limit=DEFAULT_TIME_LIMIT) -> dict[str,
         def backward(params, residuals, dy):
             # Backpropagation through time: the learner's one-step backward, from the
             # last step to the first, carrying dh and dc, summing the weights' gradients.
-            x, hs, cs, _ = residuals  # hs, cs time-major; x batch-major
+            x, hs, cs, _ = residuals[:4]  # hs, cs time-major; x batch-major
             wx, wh, b = params["wx"], params["wh"], params["b"]
             h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]])
             c_prev = jnp.concatenate([jnp.zeros_like(cs[:1]), cs[:-1]])
