@@ -75,8 +75,10 @@ class Layer(NamedTuple):
 class Loss(NamedTuple):
     """A loss: ``forward(pred, target) -> (value, residuals)``, ``backward(residuals) -> dpred``.
 
-    The value is the mean over the batch (leading axis) of the per-example loss, and
-    ``backward`` returns the gradient of that mean with respect to ``pred``.
+    The value is the mean over the batch (leading axis) of the per-example loss (for
+    ``softmax_cross_entropy`` on ``(batch, ..., classes)`` logits, the mean over every
+    position), and ``backward`` returns the gradient of that mean with respect to
+    ``pred``.
     """
 
     def __repr__(self) -> str:

@@ -1,4 +1,5 @@
-"""Max pooling over ``(batch, *spatial, channels)``, no padding (floor), as in PyTorch.
+"""Max and average pooling over ``(batch, *spatial, channels)``, no padding (floor), as
+in PyTorch; global average pooling over every spatial axis (at the end of this module).
 
 ``stride=None`` means stride = window (non-overlapping windows, CS231n's and PyTorch's
 default; stax's default of stride 1 is not followed). Trailing rows/columns that do not
