@@ -42,7 +42,7 @@ MODELS = ("gpt", "lstm")
 # within 3 minutes on 2 CPU cores; see the README.
 DEFAULTS = {
     "gpt": {"steps": 600, "lr": 5e-3},
-    "lstm": {"steps": 600, "lr": 1e-2},
+    "lstm": {"steps": 400, "lr": 1e-2},
 }
 CONTEXT = 64
 ROUND_STEPS = 100           # steps per compiled call; progress is printed after each
@@ -361,9 +361,9 @@ def run(args) -> int:
             losses.append(chunk / math.log(2))
             held = bpc(p, progress_x, progress_y)
             curve.append((done, held))
-            print(f"  {label}: step {done:5d}/{steps}  train {np.mean(chunk) / math.log(2):.3f}"
-                  f"  held-out {held:.3f} bits/char  ({time.perf_counter() - t0:.0f} s)",
-                  flush=True)
+            print(f"  {label}: step {done:5d}/{steps}  train "
+                  f"{np.mean(chunk) / math.log(2):.3f}  held-out {held:.3f} bits/char  "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
         seconds = time.perf_counter() - t0
         results[label] = {"params": p, "losses": np.concatenate(losses), "curve": curve,
                           "seconds": seconds, "grads": grads}
@@ -391,9 +391,9 @@ def run(args) -> int:
     if args.data:  # three snippets of the held-out text
         prompt_ids = np.stack([data.held_out[i:i + 8] for i in
                                np.linspace(0, len(data.held_out) - 9, 3).astype(int)])
-    else:  # the prompts, left-padded with newlines to one length
-        prompt_ids = np.stack([data.encode(t.rjust(8, "\n"))
-                               for t in ("def ", "class ", "import ")])
+    else:  # three openings of a method's body, 8 characters each
+        prompt_ids = np.stack([data.encode(t)
+                               for t in ("    def ", "    for ", "    try:")])
     sample = _sampler(net, context)
     ids = np.asarray(sample(manual["params"], jnp.asarray(prompt_ids), sample_key,
                             SAMPLE_CHARS, 0.8))

@@ -43,8 +43,11 @@ def transformer_block(heads: int, mlp_ratio: int = 4, *, dropout: float = 0.0,
                       layers: Constructors | None = None) -> Layer:
     """A pre-norm transformer block (GPT-2's), built from the library's layers::
 
-        x = x + attention(layer_norm(x))               residual(layer_norm(), causal_self_attention(heads))
-        x = x + W2 gelu(W1 layer_norm(x) + b1) + b2    residual(layer_norm(), dense(mlp_ratio * F), gelu(), dense(F))
+        x = x + attention(layer_norm(x))
+        x = x + W2 gelu(W1 layer_norm(x) + b1) + b2
+
+    that is ``serial(residual(layer_norm(), causal_self_attention(heads)),
+    residual(layer_norm(), dense(mlp_ratio * F), gelu(), dense(F)))``.
 
     Args:
       heads: attention heads, dividing the features ``F``.
