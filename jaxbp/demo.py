@@ -255,41 +255,9 @@ def _run_classifier(args) -> int:
     if verbose:
         print("  one line per epoch; (N s) is the time elapsed since that run's training "
               "started, compilation included", flush=True)
-    results = {}
-    for grads in runs:
-        label = "hand-written backward" if grads == "manual" else "jax.grad (autodiff)"
-        # jax.grad runs one call per minibatch: inside lax.scan, XLA on CPU compiles the
-        # convolution kernel gradient that jax.grad emits about 10x slower (the
-        # hand-written one is laid out to avoid that; see jaxbp/layers/conv.py). Both
-        # loops draw the same minibatches in the same order.
-        fused = grads == "manual" and not args.per_step
-        t0 = time.perf_counter()
-        try:
-            result = train.fit(net, loss, optimizer, params, ds.x_train, ds.y_train,
-                               key=shuffle_key, epochs=epochs, batch_size=batch_size,
-                               grads=grads, validation_data=(ds.x_test, ds.y_test),
-                               fused=fused, verbose=verbose, desc=label)
-        except Exception as e:
-            if args.impl is None:
-                raise
-            raise DemoError(f"training with --impl {args.impl} failed: "
-                            f"{type(e).__name__}: {e}") from e
-        seconds = time.perf_counter() - t0
-        results[label] = result
-        h = result.history
-        print(f"  {label:22s} held-out accuracy {100 * h['val_accuracy'][-1]:5.1f}%  "
-              f"loss {h['val_loss'][-1]:.4f}  train loss {h['loss'][-1]:.4f}  "
-              f"({seconds:.1f} s with compilation; "
-              f"{'one compiled call per epoch' if fused else 'one call per minibatch'})")
-
-    labels = list(results)
-    manual = results[labels[0]]
-    if len(labels) == 2:
-        a, b = (np.asarray(results[k].history["loss"]) for k in labels)
-        gaps = np.abs(a - b) / np.maximum(np.abs(b), 1e-12)
-        print(f"  the two runs' training losses differ by {gaps[0]:.1e} (relative) after "
-              f"epoch 1 and by at most {gaps.max():.1e} over {len(gaps)} epochs: float32 "
-              f"rounding, compounded step after step")
+    results = train_runs(args, net, loss, optimizer, params, ds, shuffle_key, epochs,
+                         batch_size, runs, verbose)
+    manual = results["hand-written backward"]
 
     x_test = ds.x_test
     pred = _predict(net, manual.params, x_test)
@@ -335,6 +303,55 @@ def _draw(draw):
         raise DemoError(_extras.message(["matplotlib"], "or add --no-plots")) from e
     except OSError as e:
         raise DemoError(f"--out: cannot write the plots: {e}") from e
+
+
+
+def train_runs(args, net, loss, optimizer, params, ds, shuffle_key, epochs, batch_size,
+               runs, verbose, state=None) -> dict:
+    """Trains ``net`` once per entry of ``runs`` ("manual", "autodiff") from the same
+    params, keys and minibatches; prints each run's held-out result and how far the two
+    runs' losses drift apart. Returns ``{label: FitResult}``, the hand-written run first.
+
+    jax.grad runs one call per minibatch: inside lax.scan, XLA on CPU compiles the
+    convolution kernel gradient that jax.grad emits about 10x slower (the hand-written
+    one is laid out to avoid that; see jaxbp/layers/conv.py). Both loops draw the same
+    minibatches in the same order.
+    """
+    import numpy as np
+
+    from jaxbp import train
+
+    results = {}
+    for grads in runs:
+        label = "hand-written backward" if grads == "manual" else "jax.grad (autodiff)"
+        fused = grads == "manual" and not args.per_step
+        t0 = time.perf_counter()
+        try:
+            result = train.fit(net, loss, optimizer, params, ds.x_train, ds.y_train,
+                               key=shuffle_key, epochs=epochs, batch_size=batch_size,
+                               grads=grads, validation_data=(ds.x_test, ds.y_test),
+                               fused=fused, verbose=verbose, desc=label,
+                               **({} if state is None else {"state": state}))
+        except Exception as e:
+            if args.impl is None:
+                raise
+            raise DemoError(f"training with --impl {args.impl} failed: "
+                            f"{type(e).__name__}: {e}") from e
+        seconds = time.perf_counter() - t0
+        results[label] = result
+        h = result.history
+        print(f"  {label:22s} held-out accuracy {100 * h['val_accuracy'][-1]:5.1f}%  "
+              f"loss {h['val_loss'][-1]:.4f}  train loss {h['loss'][-1]:.4f}  "
+              f"({seconds:.1f} s with compilation; "
+              f"{'one compiled call per epoch' if fused else 'one call per minibatch'})")
+    labels = list(results)
+    if len(labels) == 2:
+        a, b = (np.asarray(results[k].history["loss"]) for k in labels)
+        gaps = np.abs(a - b) / np.maximum(np.abs(b), 1e-12)
+        print(f"  the two runs' training losses differ by {gaps[0]:.1e} (relative) after "
+              f"epoch 1 and by at most {gaps.max():.1e} over {len(gaps)} epochs: float32 "
+              f"rounding, compounded step after step")
+    return results
 
 
 def _predict(net, params, x, batch_size=1024):

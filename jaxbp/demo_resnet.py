@@ -23,7 +23,8 @@ from __future__ import annotations
 import os
 import time
 
-from jaxbp.demo import DemoError, _positive, build_with, layer_constructors
+from jaxbp.demo import (DemoError, _positive, build_with, layer_constructors,
+                        train_runs)
 
 DEFAULT_EPOCHS = 25
 
@@ -103,39 +104,9 @@ def run_resnet(args) -> int:
           + (f"; layers from --impl {args.impl}" if args.impl else ""))
 
     runs = ["manual"] + ([] if args.no_autodiff else ["autodiff"])
-    results = {}
-    for grads in runs:
-        label = "hand-written backward" if grads == "manual" else "jax.grad (autodiff)"
-        # jax.grad's convolution kernel gradients are slow inside lax.scan on CPU (see
-        # jaxbp demo): one call per minibatch for it, the same minibatches and keys.
-        fused = grads == "manual" and not args.per_step
-        t0 = time.perf_counter()
-        try:
-            result = train.fit(net, loss, optimizer, params, ds.x_train, ds.y_train,
-                               key=shuffle_key, epochs=epochs, batch_size=batch_size,
-                               grads=grads, validation_data=(ds.x_test, ds.y_test),
-                               fused=fused, verbose=args.verbose, desc=label, state=state)
-        except Exception as e:
-            if args.impl is None:
-                raise
-            raise DemoError(f"training with --impl {args.impl} failed: "
-                            f"{type(e).__name__}: {e}") from e
-        seconds = time.perf_counter() - t0
-        results[label] = result
-        h = result.history
-        print(f"  {label:22s} held-out accuracy {100 * h['val_accuracy'][-1]:5.1f}%  "
-              f"loss {h['val_loss'][-1]:.4f}  train loss {h['loss'][-1]:.4f}  "
-              f"({seconds:.1f} s with compilation; "
-              f"{'one compiled call per epoch' if fused else 'one call per minibatch'})")
-
-    labels = list(results)
-    manual = results[labels[0]]
-    if len(labels) == 2:
-        a, b = (np.asarray(results[k].history["loss"]) for k in labels)
-        gaps = np.abs(a - b) / np.maximum(np.abs(b), 1e-12)
-        print(f"  the two runs' training losses differ by {gaps[0]:.1e} (relative) after "
-              f"epoch 1 and by at most {gaps.max():.1e} over {len(gaps)} epochs: float32 "
-              f"rounding, compounded step after step")
+    results = train_runs(args, net, loss, optimizer, params, ds, shuffle_key, epochs,
+                         batch_size, runs, args.verbose, state=state)
+    manual = results["hand-written backward"]
 
     pred = _predict(net, manual.params, manual.state, ds.x_test)
     accuracy = float(np.mean(pred == ds.y_test))

@@ -463,7 +463,7 @@ def test_gpt_demo_on_a_users_text(capsys, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--data", "/no/such/file.txt"], "--data: cannot read"),
     (["--epochs", "3"], "--steps"),
-    (["--impl", "exercises"], "do not cover the sequence layers"),
+    (["--impl", "exercises"], "needs 9 more exercises, not done yet"),
     (["--steps", "0"], "--steps must be a positive int"),
 ])
 def test_gpt_demo_user_mistakes_are_one_line(capsys, argv, message):

@@ -77,7 +77,11 @@ class LearnerTimeout(RuntimeError):
 
 def grade_command(impl: Impl, names) -> str:
     """``jaxbp grade NAME [--impl DIR]``: the command that grades the same folder."""
-    target = "" if impl.root == Impl("exercises").root else f" --impl {impl.label}"
+    try:
+        default = Impl("exercises").root
+    except ImplError:  # no exercises/ here (a wheel install, another folder)
+        default = None
+    target = "" if impl.root == default else f" --impl {impl.label}"
     return f"`jaxbp grade {' '.join(names)}{target}`"
 
 

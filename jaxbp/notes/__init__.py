@@ -26,23 +26,11 @@ import functools
 import importlib
 import numbers
 
-# Public names load on first use (PEP 562): `jaxbp notes --help` needs none of them.
-_EXPORTS = {
-    "Example": "_example", "Formula": "_example", "FormulaExample": "_example",
-    "ParamRef": "_example", "Trace": "_example", "Erratum": "_records",
-    "Printed": "_records", "CheckResult": "compare", "FoundSlip": "compare",
-    "OperandRow": "compare", "Row": "compare", "check": "compare", "compare": "compare",
-    "operands": "compare", "replay": "replay", "replay_step": "replay", "trace": "replay",
-}
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"jaxbp.notes.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'jaxbp.notes' has no attribute {name!r}")
-
+from jaxbp.notes._example import Example, Formula, FormulaExample, ParamRef, Trace
+from jaxbp.notes._records import Erratum, Printed
+from jaxbp.notes.compare import (CheckResult, FoundSlip, OperandRow, Row, check, compare,
+                                 operands)
+from jaxbp.notes.replay import replay, replay_step, trace
 
 NAMES = ("000", "001", "002", "003", "004")
 
@@ -78,7 +66,7 @@ def _load(text: str):
     return importlib.import_module(f"jaxbp.notes.doc{text}").example()
 
 
-def load(name) -> "Example | FormulaExample":
+def load(name) -> Example | FormulaExample:
     """One document's example.
 
     Args:
