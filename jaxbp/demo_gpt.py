@@ -41,7 +41,7 @@ MODELS = ("gpt", "lstm")
 # The defaults were measured to finish (both runs, evaluation and samples included)
 # within 3 minutes on 2 CPU cores; see the README.
 DEFAULTS = {
-    "gpt": {"steps": 600, "lr": 5e-3},
+    "gpt": {"steps": 600, "lr": 1e-2},
     "lstm": {"steps": 400, "lr": 1e-2},
 }
 CONTEXT = 64

@@ -27,6 +27,32 @@ import jaxbp
 from helpers import assert_layer_matches_autodiff, assert_layer_stays_float32, random_init
 from jaxbp.layers.attention import causal_mask, masked_softmax, masked_softmax_backward
 
+# ------------------------------------------------------------------------- contract
+
+
+@pytest.mark.parametrize("name", ["causal_self_attention", "rnn", "lstm",
+                                  "position_embedding", "transformer_block"])
+def test_sequence_layers_are_exported(name):
+    assert callable(getattr(jaxbp, name)) and name in jaxbp.__all__
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (jaxbp.causal_self_attention(2), (3, 4)), (jaxbp.lstm(2), (3, 2)),
+    (jaxbp.position_embedding(4), (3, 2))], ids=["attention", "lstm", "position"])
+def test_sequence_layers_plug_into_jax_grad(x64, layer, shape):
+    """jaxbp.differentiable: jax.grad through the layer runs its hand-written backward
+    (its residuals are valid custom_vjp residuals)."""
+    rng = np.random.default_rng(7)
+    params, _ = random_init(layer, shape, rng)
+    x = jnp.asarray(rng.normal(size=(2, *shape)))
+    f = jaxbp.differentiable(layer)
+    grads = jax.grad(lambda p, x_: jnp.sum(jnp.sin(f(p, x_))), argnums=(0, 1))(params, x)
+    y, residuals = layer.forward(params, x)
+    want = layer.backward(params, residuals, jnp.cos(y))
+    for g, w in zip(jax.tree.leaves(grads), jax.tree.leaves(want)):
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+
+
 # ------------------------------------------------------------------------- attention
 
 
