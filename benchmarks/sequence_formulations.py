@@ -142,10 +142,10 @@ def lstm_variant(kind, features=256):
             return (h, c), (h, c, jnp.concatenate(gates, axis=-1))
 
         _, (hs, cs, gates) = lax.scan(step, (zeros, zeros), xs)
-        return R._time_major(hs), R.LSTMResiduals(x, hs, cs, gates)
+        return R._time_major(hs), R.LSTMResiduals(x, hs, cs, gates, f"lstm({kind})")
 
     def backward(params, residuals, dy):
-        x, hs, cs, gates = residuals
+        x, hs, cs, gates, _ = residuals
         wh = params["wh"]
         c_prev = R._previous_states(cs)
         h_prev = R._previous_states(hs)

@@ -131,6 +131,17 @@ def check_input_shape(input_shape, rank: int | None, where: str) -> Shape:
     return shape
 
 
+def to_device(a) -> jax.Array:
+    """``a`` as a JAX array; a NumPy array is put on the device without compiling.
+
+    ``jnp.asarray(numpy_array)`` compiles a small XLA program for every new shape (it
+    stages the value through ``lax.stage``): ``jax.device_put`` does not.
+    """
+    if isinstance(a, (np.ndarray, np.generic)):
+        return jax.device_put(a)
+    return jnp.asarray(a)
+
+
 def check_array(x, argument: str, where: str) -> jax.Array:
     """Raises ``TypeError`` unless ``x`` is an array of a floating dtype.
 
@@ -169,7 +180,7 @@ def is_concrete(x) -> bool:
 
 def default_float_dtype():
     """float64 when x64 is enabled, else float32: the dtype of ``jnp.zeros(())``."""
-    return jnp.zeros((), dtype=float).dtype
+    return jnp.dtype(jax.dtypes.canonicalize_dtype(np.float64))
 
 
 def as_dtype(dtype):

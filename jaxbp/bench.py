@@ -254,6 +254,7 @@ class _Runner:
         import numpy as np
 
         from jaxbp import train
+        from jaxbp._core import to_device
 
         self.fused, self.steps = fused, steps
         self.params = jax.tree.map(jnp.array, w.params)
@@ -279,8 +280,8 @@ class _Runner:
             self.fn = train.make_epoch(w.net, w.loss, w.optimizer, grads,
                                        batch_size=w.batch, steps=steps,
                                        with_state=self.stateful)
-            self.x = jnp.asarray(data[0].reshape(-1, *data[0].shape[2:]))
-            self.y = jnp.asarray(data[1].reshape(-1, *data[1].shape[2:]))
+            self.x = to_device(data[0].reshape(-1, *data[0].shape[2:]))
+            self.y = to_device(data[1].reshape(-1, *data[1].shape[2:]))
             self.key = jax.random.key(0)
         else:
             self.fn = train.make_step(w.net, w.loss, w.optimizer, grads,

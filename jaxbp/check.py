@@ -35,6 +35,8 @@ DEFAULT_TOLERANCE = 1e-6  # relative, in float64
 # as zero and its error is absolute (float64 rounding of O(1) terms is ~1e-16).
 REL_ERROR_FLOOR = 1e-12
 _EPS64 = float(np.finfo(np.float64).eps)
+# XLA options for programs that run once on small arrays (checks, grading).
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +70,7 @@ class GradientReport:
     jit_max_abs_error: float
     error: str | None = None  # a description when backward raised or returned a wrong tree
     notes: tuple[str, ...] = ()  # warnings that do not fail the check (a batch of 1)
+    eager: bool = True  # False: the backward ran under jit only (no jit-vs-eager figure)
 
     @property
     def passed(self) -> bool:
@@ -95,7 +98,10 @@ class GradientReport:
             lines.append(f"  {leaf.name:<16} {shape_str(leaf.shape):<16} "
                          f"{leaf.max_abs_error:>10.2e} {leaf.max_rel_error:>10.2e} "
                          f"{leaf.fd_rel_error:>10.2e}  {'ok' if leaf.passed else 'FAIL'}")
-        lines.append(f"  jit vs eager: max |diff| {self.jit_max_abs_error:.2e}")
+        if self.eager:
+            lines.append(f"  jit vs eager: max |diff| {self.jit_max_abs_error:.2e}")
+        else:
+            lines.append("  jit vs eager: not run (the backward ran under jit only)")
         lines.append(f"  {'PASSED' if self.passed else 'FAILED'}")
         return "\n".join(lines)
 
@@ -106,7 +112,7 @@ def _leaf_name(path) -> str:
 
 def check_gradients(layer: Layer, params: Any, x, *, key=None, dy=None,
                     tolerance: float = DEFAULT_TOLERANCE, eps: float = 1e-6,
-                    directions: int = 3) -> GradientReport:
+                    directions: int = 3, eager: bool = True) -> GradientReport:
     """Compares ``layer.backward`` with ``jax.vjp`` and finite differences, in float64.
 
     Args:
@@ -119,6 +125,11 @@ def check_gradients(layer: Layer, params: Any, x, *, key=None, dy=None,
       tolerance: the largest relative error that passes.
       eps: the finite-difference step.
       directions: how many random directions the finite-difference check tries.
+      eager: also run the backward op by op outside ``jax.jit`` and compare the two
+        (``jit vs eager`` in the report). Everything else runs as one compiled program;
+        the op-by-op run compiles a small program per operation and shape, most of the
+        check's time for a network: ``False`` skips it (``jaxbp check`` does unless
+        ``--eager``) and the report says so.
 
     Returns:
       A :class:`GradientReport`; nothing is raised for a wrong gradient, nor when the
@@ -129,7 +140,7 @@ def check_gradients(layer: Layer, params: Any, x, *, key=None, dy=None,
     """
     check_layer(layer, "layer", "check_gradients")
     with jax.enable_x64(True):
-        return _check(layer, params, x, key, dy, tolerance, eps, directions)
+        return _check(layer, params, x, key, dy, tolerance, eps, directions, eager)
 
 
 def _failed(layer, tolerance, error, notes=(), leaves=()):
@@ -168,8 +179,21 @@ def _structure_problems(got, want_params, want_x):
     return problems
 
 
-def _check(layer, params, x, key, dy, tolerance, eps, directions):
-    to64 = lambda a: jnp.asarray(a, jnp.float64)
+def _rng(key):
+    """A NumPy generator seeded by ``key``: random data without compiling a program."""
+    return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+
+
+def _to64(a):
+    """``a`` in float64; arrays through NumPy (an eager cast compiles per shape)."""
+    if isinstance(a, (jax.Array, np.ndarray, np.generic)) and not isinstance(
+            a, jax.core.Tracer):
+        return jax.device_put(np.asarray(a, np.float64))
+    return jnp.asarray(a, jnp.float64)
+
+
+def _check(layer, params, x, key, dy, tolerance, eps, directions, eager):
+    to64 = _to64
     try:
         params = jax.tree.map(to64, params)
         x = to64(x)
@@ -180,48 +204,122 @@ def _check(layer, params, x, key, dy, tolerance, eps, directions):
     if x.ndim >= 1 and x.shape[0] == 1:
         notes.append("x has a batch of 1: a gradient not summed over the batch goes "
                      "unnoticed; check with a batch of at least 2")
-    key = jax.random.key(0) if key is None else key
-    key_dy, key_dir = jax.random.split(key)
+    rng = _rng(jax.random.key(0) if key is None else key)
     fwd = lambda p, x_: layer.forward(p, x_)[0]
-    try:
-        y, vjp = jax.vjp(fwd, params, x)
-    except Exception as e:  # the report carries it; check_gradients raises nothing
-        return _failed(layer, tolerance, f"forward raised {type(e).__name__}: {e}", notes)
-    if dy is None:
-        dy = jax.random.normal(key_dy, y.shape, jnp.float64)
-    else:
-        dy = to64(dy)
-        if dy.shape != y.shape:
-            return _failed(layer, tolerance, f"dy must have the shape of the forward's "
-                                             f"output {shape_str(y.shape)}, got "
-                                             f"{shape_str(dy.shape)}", notes)
-    ref_params, ref_x = vjp(dy)
 
     def run_backward(p, x_, dy_):
         _, residuals = layer.forward(p, x_)
         return layer.backward(p, residuals, dy_)
 
     try:
+        y = jax.eval_shape(fwd, params, x)  # traced, nothing compiled or run
+    except Exception as e:  # the report carries it; check_gradients raises nothing
+        return _failed(layer, tolerance, f"forward raised {type(e).__name__}: {e}", notes)
+    if not isinstance(y, jax.ShapeDtypeStruct):
+        return _failed(layer, tolerance, f"forward must return (y, residuals) with y one "
+                                         f"array, got y = {type(y).__name__}", notes)
+    if dy is None:
+        dy = jax.device_put(rng.standard_normal(y.shape))
+    else:
+        dy = to64(dy)
+        if dy.shape != y.shape:
+            return _failed(layer, tolerance, f"dy must have the shape of the forward's "
+                                             f"output {shape_str(y.shape)}, got "
+                                             f"{shape_str(dy.shape)}", notes)
+    try:
         # Shapes, dtypes and structure first, from a trace: nothing computed yet.
         traced = jax.eval_shape(run_backward, params, x, dy)
     except Exception as e:  # the report carries it; check_gradients raises nothing
         return _failed(layer, tolerance, f"backward raised {type(e).__name__}: {e}", notes)
-    problems = _structure_problems(traced, ref_params, ref_x)
+    problems = _structure_problems(traced, params, x)
     if problems:
         return _failed(layer, tolerance, "\n".join(problems), notes)
+    leaves = [x] + jax.tree.leaves(params)
+    dirs = [rng.standard_normal((directions, *leaf.shape)) for leaf in leaves]
+    if eager:  # op by op first, as a learner's code runs when called (errors from here)
+        try:
+            got_params, got_x = run_backward(params, x, dy)
+        except Exception as e:  # the report carries it; check_gradients raises nothing
+            return _failed(layer, tolerance, f"backward raised {type(e).__name__}: {e}",
+                           notes)
     try:
-        got_params, got_x = run_backward(params, x, dy)
-        jit_params, jit_x = jax.jit(run_backward)(params, x, dy)
-    except Exception as e:  # the report carries it; check_gradients raises nothing
-        return _failed(layer, tolerance, f"backward raised {type(e).__name__}: {e}", notes)
+        ref, jitted, numeric, noise = _compiled_check(layer, eps, directions)(
+            params, x, dy, _spread(dirs))
+    except Exception:  # a forward jax.vjp/vmap cannot trace: the op-by-op way says why
+        return _check_eagerly(layer, params, x, dy, tolerance, eps, dirs, notes)
+    jit_params, jit_x = jitted
+    if not eager:
+        got_params, got_x = jit_params, jit_x
+    got_all = [got_x] + jax.tree.leaves(got_params)
+    numeric, noise = np.asarray(numeric), np.asarray(noise)
+    fd = []
+    for i, (v, grad) in enumerate(zip(dirs, got_all)):
+        analytic = np.tensordot(v, np.asarray(grad, np.float64), axes=grad.ndim)
+        rows = slice(i * directions, (i + 1) * directions)
+        fd.append(_fd_error(numeric[rows], analytic, noise[rows]))
+    return _report(layer, tolerance, notes, ref[0], ref[1], got_params, got_x,
+                   jit_params, jit_x, fd, eager)
 
+
+def _fd_error(numeric, analytic, noise):
+    """The worst direction's relative error; NaN when any direction gives NaN."""
+    err = np.abs(numeric - analytic) / np.maximum(np.maximum(np.abs(numeric), noise),
+                                                  REL_ERROR_FLOOR)
+    return float("nan") if np.any(np.isnan(err)) else float(np.max(err))
+
+
+def _spread(dirs):
+    """Per leaf ``(L * D, *shape)``: leaf ``i``'s ``D`` directions in rows ``i * D`` to
+    ``(i + 1) * D - 1`` and zeros elsewhere, so one vmapped forward moves one leaf per row."""
+    d = dirs[0].shape[0]
+    out = []
+    for i, v in enumerate(dirs):
+        block = np.zeros((len(dirs) * d, *v.shape[1:]))
+        block[i * d:(i + 1) * d] = v
+        out.append(jax.device_put(block))
+    return out
+
+
+def _compiled_check(layer, eps, directions):
+    """One compiled program: ``jax.vjp``'s gradients, the backward's, and the central
+    differences ``<dy, f(p + eps v) - f(p - eps v)> / (2 eps)`` of every direction of
+    every leaf, all leaves' directions as one vmapped batch (see :func:`_spread`), with
+    the rounding noise of each difference."""
+
+    def program(params, x, dy, spread):
+        fwd = lambda p, x_: layer.forward(p, x_)[0]
+        _, vjp = jax.vjp(fwd, params, x)
+        ref = vjp(dy)
+        _, residuals = layer.forward(params, x)
+        got = layer.backward(params, residuals, dy)
+        param_leaves, treedef = jax.tree.flatten(params)
+        all_leaves = [x] + param_leaves
+
+        def shifted(vs, sign):
+            moved = [leaf + sign * eps * v for leaf, v in zip(all_leaves, vs)]
+            return fwd(jax.tree.unflatten(treedef, moved[1:]), moved[0])
+
+        def one(vs):
+            plus, minus = shifted(vs, 1.0), shifted(vs, -1.0)
+            numeric = jnp.vdot(dy, plus - minus) / (2 * eps)
+            noise = _EPS64 * jnp.vdot(jnp.abs(dy), jnp.abs(plus) + jnp.abs(minus)) \
+                / (2 * eps)
+            return numeric, noise
+
+        numeric, noise = jax.vmap(one)(spread)
+        return ref, got, numeric, noise
+
+    # The program runs once on small arrays: XLA's cheapest backend optimization halves
+    # its compilation and changes no value a check reads (float64, tolerance 1e-6).
+    return jax.jit(program, compiler_options=FAST_COMPILE)
+
+
+def _report(layer, tolerance, notes, ref_params, ref_x, got_params, got_x,
+            jit_params, jit_x, fd, eager=True):
     ref_leaves = [("x", ref_x)] + [(_leaf_name(p), v) for p, v in
                                     jax.tree.leaves_with_path(ref_params)]
     got_leaves = [got_x] + jax.tree.leaves(got_params)
     jit_leaves = [jit_x] + jax.tree.leaves(jit_params)
-    fd = _finite_difference_errors(jax.jit(fwd), params, x, dy, got_params, got_x, key_dir,
-                                   eps, directions)
-
     # Central differences with eps ~1e-6 are good to ~1e-9 at best in float64.
     fd_limit = max(1e3 * tolerance, 1e-7)
     leaves, jit_err = [], 0.0
@@ -234,10 +332,36 @@ def _check(layer, params, x, key, dy, tolerance, eps, directions):
         jit_err = float("inf") if np.isnan(diff) else max(jit_err, diff)  # max() skips NaN
         passed = bool(rel_err <= tolerance and fd_err <= fd_limit)  # False for NaN
         leaves.append(LeafReport(name, ref.shape, abs_err, rel_err, fd_err, passed))
-    return GradientReport(layer.name, tolerance, tuple(leaves), jit_err, None, tuple(notes))
+    return GradientReport(layer.name, tolerance, tuple(leaves), jit_err, None, tuple(notes),
+                          eager)
 
 
-def _finite_difference_errors(fwd, params, x, dy, got_params, got_x, key, eps, directions):
+def _check_eagerly(layer, params, x, dy, tolerance, eps, dirs, notes):
+    """The check op by op, for a layer whose forward or backward the compiled check
+    could not trace (it reports what the layer raised, where it raised it)."""
+    fwd = lambda p, x_: layer.forward(p, x_)[0]
+    try:
+        _, vjp = jax.vjp(fwd, params, x)
+    except Exception as e:  # the report carries it; check_gradients raises nothing
+        return _failed(layer, tolerance, f"forward raised {type(e).__name__}: {e}", notes)
+    ref_params, ref_x = vjp(dy)
+
+    def run_backward(p, x_, dy_):
+        _, residuals = layer.forward(p, x_)
+        return layer.backward(p, residuals, dy_)
+
+    try:
+        got_params, got_x = run_backward(params, x, dy)
+        jit_params, jit_x = jax.jit(run_backward)(params, x, dy)
+    except Exception as e:  # the report carries it; check_gradients raises nothing
+        return _failed(layer, tolerance, f"backward raised {type(e).__name__}: {e}", notes)
+    fd = _finite_difference_errors(jax.jit(fwd), params, x, dy, got_params, got_x, dirs,
+                                   eps)
+    return _report(layer, tolerance, notes, ref_params, ref_x, got_params, got_x,
+                   jit_params, jit_x, fd)
+
+
+def _finite_difference_errors(fwd, params, x, dy, got_params, got_x, dirs, eps):
     """Relative errors of ``<dy, J v>`` (central differences) vs ``<backward, v>``.
 
     The divisor is ``|<dy, J v>|``, floored at the rounding noise of the central
@@ -250,8 +374,7 @@ def _finite_difference_errors(fwd, params, x, dy, got_params, got_x, key, eps, d
     errors = []
     for i, (leaf, grad) in enumerate(zip(all_leaves, got_all)):
         worst = 0.0
-        for k in jax.random.split(jax.random.fold_in(key, i), directions):
-            v = jax.random.normal(k, leaf.shape, jnp.float64)
+        for v in dirs[i]:
 
             def shifted(sign):
                 leaves = list(all_leaves)

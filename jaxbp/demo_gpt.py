@@ -325,7 +325,7 @@ def run(args) -> int:
     progress_x, progress_y = x_val[spread], y_val[spread]
     rounds = [ROUND_STEPS] * (steps // ROUND_STEPS) + (
         [steps % ROUND_STEPS] if steps % ROUND_STEPS else [])
-    xd, yd = jnp.asarray(x_train), jnp.asarray(y_train)
+    xd, yd = jax.device_put(x_train), jax.device_put(y_train)
     runs = ["manual"] + ([] if args.no_autodiff else ["autodiff"])
     results = {}
     for grads in runs:

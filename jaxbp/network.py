@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 
-from jaxbp import _checks
+from jaxbp import _checks, _random
 from jaxbp._apply import apply, init_state, split_key
 from jaxbp._core import Layer, shape_str
 
@@ -44,7 +43,7 @@ def serial(*layers: Layer) -> Layer:
 
     def init(key, input_shape):
         _checks.check_key(key, "serial")
-        keys = jax.random.split(key, len(layers))
+        keys = _random.split(key, len(layers))
         params, shape = [], input_shape
         for layer, k in zip(layers, keys):
             p, shape = layer.init(k, shape)

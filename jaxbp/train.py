@@ -46,7 +46,7 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxbp._apply import apply, init_state
-from jaxbp._core import Layer, Loss, shape_str
+from jaxbp._core import Layer, Loss, shape_str, to_device
 from jaxbp.grad import value_and_grad
 
 GRADS = ("manual", "autodiff")
@@ -657,7 +657,7 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
         state = None
 
     def on_device(a):  # once, not every epoch: the data for the epochs and evaluation
-        return _place(a, sh.replicated) if sh is not None else jnp.asarray(a)
+        return _place(a, sh.replicated) if sh is not None else to_device(a)
 
     xd, yd = on_device(x), on_device(y)
     if fused:
@@ -862,7 +862,7 @@ def load(path, *, with_state: bool = False):
             return [decode(v) for v in value]
         if kind == "none":
             return None
-        return jnp.asarray(arrays[f"leaf_{value}"])
+        return to_device(arrays[f"leaf_{value}"])
 
     params = decode(header["tree"])
     if not with_state:

@@ -1094,6 +1094,7 @@ class _Layer:
 
 def decode(value, arrays, *, numpy_leaves=False):
     """A case's argument tree from its JSON and arrays (fresh containers every call)."""
+    import jax
     import jax.numpy as jnp
     import numpy as np
 
@@ -1101,7 +1102,7 @@ def decode(value, arrays, *, numpy_leaves=False):
         if isinstance(v, dict):
             if "array" in v:
                 a = arrays[v["array"]]
-                return np.array(a, copy=True) if numpy_leaves else jnp.asarray(a)
+                return np.array(a, copy=True) if numpy_leaves else jax.device_put(a)
             if "tuple" in v:
                 return tuple(go(x) for x in v["tuple"])
             if "list" in v:

@@ -34,6 +34,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxbp import _random
 from jaxbp._checks import (cast, cast_like, check_dy, check_float_dtype, check_key,
                            check_params, check_residuals, compute_dtype,
                            static_layer_field)
@@ -132,14 +133,14 @@ def causal_self_attention(heads: int, *, dtype=None) -> Layer:
         time, features = check_input_shape(input_shape, 2, where)
         _check_features(features, f"input_shape {shape_str((time, features))}")
         dt = as_dtype(dtype)
-        k_qkv, k_proj = jax.random.split(key)
         # LeCun-normal, as dense: unit-variance inputs give unit-variance q, k, v.
         scale = 1.0 / math.sqrt(features)
         params = {
-            "qkv": {"w": scale * jax.random.normal(k_qkv, (features, 3 * features), dt),
-                    "b": jnp.zeros((3 * features,), dt)},
-            "proj": {"w": scale * jax.random.normal(k_proj, (features, features), dt),
-                     "b": jnp.zeros((features,), dt)},
+            "qkv": {"w": _random.normal(key, (features, 3 * features), dt, scale=scale),
+                    "b": _random.zeros((3 * features,), dt)},
+            "proj": {"w": _random.normal(key, (features, features), dt, scale=scale,
+                                         stream=1),
+                     "b": _random.zeros((features,), dt)},
         }
         return params, (time, features)
 

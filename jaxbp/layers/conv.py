@@ -68,6 +68,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxbp import _random
 from jaxbp._checks import (cast, check_bool, check_dy, check_float_dtype, check_key,
                            check_params, check_residuals, compute_dtype, static_layer_field)
 from jaxbp._core import (Layer, as_dtype, check_array, check_input_shape, check_int_tuple,
@@ -310,11 +311,10 @@ def _conv(n, features, kernel_size, stride, padding, bias, dtype):
                              f"padded input {shape_str(in_sizes)} with padding {pads}")
         dt = as_dtype(dtype)
         fan_in = c_in * math.prod(ksize)
-        w = jax.random.normal(key, (*ksize, c_in, features), dt)
-        w = w / jnp.sqrt(jnp.asarray(fan_in, dt))
+        w = _random.normal(key, (*ksize, c_in, features), dt, scale=1.0 / math.sqrt(fan_in))
         params = {"w": w}
         if bias:
-            params["b"] = jnp.zeros((features,), dt)
+            params["b"] = _random.zeros((features,), dt)
         return params, (*out, features)
 
     def forward(params, x):

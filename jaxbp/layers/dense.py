@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from jaxbp import _random
 from jaxbp._checks import (cast, check_bool, check_dy, check_float_dtype, check_key,
                            check_params, check_residuals, static_layer_field)
 from jaxbp._core import (Layer, as_dtype, check_array, check_input_shape,
@@ -55,10 +57,10 @@ def dense(features: int, bias: bool = True, *, dtype=None) -> Layer:
         n_in = shape[-1]
         dt = as_dtype(dtype)
         # LeCun-normal scale keeps sigmoid/tanh units out of saturation at the start.
-        w = jax.random.normal(key, (n_in, features), dt) / jnp.sqrt(jnp.asarray(n_in, dt))
+        w = _random.normal(key, (n_in, features), dt, scale=1.0 / math.sqrt(n_in))
         params = {"w": w}
         if bias:
-            params["b"] = jnp.zeros((features,), dt)
+            params["b"] = _random.zeros((features,), dt)
         return params, (*shape[:-1], features)
 
     def forward(params, x):

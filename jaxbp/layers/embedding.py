@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxbp import _random
 from jaxbp._checks import (cast, check_dy, check_float_dtype, check_key, check_params,
                            check_residuals, static_layer_field)
 from jaxbp._core import (Layer, as_dtype, check_input_shape, check_positive_int,
@@ -59,7 +60,7 @@ def embedding(vocab_size: int, features: int, *, dtype=None) -> Layer:
         check_key(key, where)
         shape = check_input_shape(input_shape, None, where)
         dt = as_dtype(dtype)
-        return {"w": jax.random.normal(key, (vocab_size, features), dt)}, (*shape, features)
+        return {"w": _random.normal(key, (vocab_size, features), dt)}, (*shape, features)
 
     def forward(params, x):
         check_params(params, expected, where, axes)

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxbp import _random
 from jaxbp._checks import (cast, check_dy, check_float_dtype, check_key, check_params,
                            check_residuals, compute_dtype, static_fields)
 from jaxbp._core import Layer, as_dtype, check_array, check_input_shape, shape_str
@@ -77,7 +78,7 @@ def _features_params(key, input_shape, where, dtype):
                          f"axis, without the batch axis), got ()")
     dt = as_dtype(dtype)
     features = shape[-1]
-    return {"scale": jnp.ones((features,), dt), "bias": jnp.zeros((features,), dt)}, shape
+    return {"scale": _random.ones((features,), dt), "bias": _random.zeros((features,), dt)}, shape
 
 
 _AXES = {"scale": ("features",), "bias": ("features",)}
@@ -240,8 +241,8 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype=None) -> Layer
     def init_state(params):
         _check_params(params, where)
         scale = params["scale"]
-        return {"mean": jnp.zeros(scale.shape, scale.dtype),
-                "var": jnp.ones(scale.shape, scale.dtype)}
+        return {"mean": _random.zeros(scale.shape, scale.dtype),
+                "var": _random.ones(scale.shape, scale.dtype)}
 
     def _batch_forward(params, x):
         """Normalizes with the batch statistics: ``(y, residuals, mean, var)``, the

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
+from jaxbp import _random
 from jaxbp._checks import (cast, check_dy, check_float_dtype, check_key, check_params,
                            check_residuals, compute_dtype, static_fields)
 from jaxbp._core import (Layer, as_dtype, check_array, check_input_shape,
@@ -58,7 +58,7 @@ def position_embedding(max_len: int, *, dtype=None) -> Layer:
         time, features = check_input_shape(input_shape, 2, where)
         _check_time(time, f"input_shape {shape_str((time, features))}")
         dt = as_dtype(dtype)
-        return {"w": INIT_STD * jax.random.normal(key, (max_len, features), dt)}, \
+        return {"w": _random.normal(key, (max_len, features), dt, scale=INIT_STD)}, \
             (time, features)
 
     def forward(params, x):

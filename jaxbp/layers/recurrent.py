@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxbp import _random
 from jaxbp._checks import (cast, cast_like, check_dy, check_float_dtype, check_key,
                            check_params, check_residuals, compute_dtype,
                            static_layer_field)
@@ -77,11 +78,11 @@ def _init(key, input_shape, features, gates, dtype, where):
     dt = as_dtype(dtype)
     # PyTorch's initialisation: uniform in +-1/sqrt(h) for every weight and the bias.
     bound = 1.0 / math.sqrt(features)
-    k_x, k_h, k_b = jax.random.split(key, 3)
     params = {
-        "wx": jax.random.uniform(k_x, (n_in, gates * features), dt, -bound, bound),
-        "wh": jax.random.uniform(k_h, (features, gates * features), dt, -bound, bound),
-        "b": jax.random.uniform(k_b, (gates * features,), dt, -bound, bound),
+        "wx": _random.uniform(key, (n_in, gates * features), dt, -bound, bound),
+        "wh": _random.uniform(key, (features, gates * features), dt, -bound, bound,
+                              stream=1),
+        "b": _random.uniform(key, (gates * features,), dt, -bound, bound, stream=2),
     }
     return params, (time, features)
 

@@ -8,7 +8,6 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from jaxbp.grading.spec import (Case, MISSING_DERIVATIVE, case_rng, exercise, f64,
                                 in_x64, mistake, nonzero, np64, quick_jit, shape_label,
