@@ -8,8 +8,9 @@ first run, 11 s on the next, measured on a busy 2-core machine).
 Where: ``$JAXBP_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/jaxbp/xla`` (by default
 ``~/.cache/jaxbp/xla``). It is safe to delete at any time. ``JAXBP_CACHE_DIR=off``
 switches it off (``benchmarks/latency.py`` does, to measure first runs). ``jaxbp bench``
-never uses it (it reports first-call compile times), nor ``jaxbp grade`` (the learner's
-code runs in a sandboxed worker that writes nothing outside its own folder).
+never uses it (it reports first-call compile times). ``jaxbp grade`` caches the grader's
+own programs only: the learner's code runs in a sandboxed worker with a clean
+environment that neither reads nor writes the cache.
 """
 
 from __future__ import annotations

@@ -25,9 +25,11 @@ COMMANDS = {
 
 
 # Commands whose compiled programs are kept in JAX's persistent cache (jaxbp._cache);
-# not bench, which reports first-call compile times, nor grade, whose learner code runs
-# in a sandboxed worker that may write nothing outside its own folder.
-CACHED = ("check", "notes", "demo")
+# not bench, which reports first-call compile times. For grade only the grader's own
+# programs (the references) are cached: the learner's code runs in a sandboxed worker
+# started with a clean environment, which never reads or writes the cache (a learner
+# who could write compiled programs there could fake their own results).
+CACHED = ("check", "notes", "demo", "grade")
 
 
 def build_parser(argv=None) -> argparse.ArgumentParser:

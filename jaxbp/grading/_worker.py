@@ -1102,7 +1102,7 @@ def decode(value, arrays, *, numpy_leaves=False):
         if isinstance(v, dict):
             if "array" in v:
                 a = arrays[v["array"]]
-                return np.array(a, copy=True) if numpy_leaves else jax.device_put(a)
+                return np.array(a, copy=True) if numpy_leaves else jnp.asarray(a)
             if "tuple" in v:
                 return tuple(go(x) for x in v["tuple"])
             if "list" in v:
