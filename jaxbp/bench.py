@@ -25,11 +25,13 @@ gathered on the host, as ``fit(fused=False)`` does) and the fused form
 (:func:`jaxbp.train.make_epoch`: many steps in one ``lax.scan``, shuffling and
 gathering on the device); both draw the same shuffled minibatches. It also times the
 first call of each (tracing plus compilation: the first call's time less a later
-call's). Repetitions are interleaved (manual, autodiff, manual, ...; the order
-alternates between rounds) and the medians reported, so that a machine's drift hits
-both sides alike. PyTorch eager runs the same networks afterwards when ``torch`` is
-importable (it is never a dependency), one pre-made batch per step, as its loops
-usually run; W4 also in PyTorch's faster CPU layout, ``channels_last``.
+call's). Repetitions are interleaved round by round (manual, autodiff, PyTorch, ...;
+the order alternates between rounds) and the medians reported, so that a machine's
+drift hits every contender alike. PyTorch eager runs the same networks in the per-step
+rounds when ``torch`` is importable (it is never a dependency), one pre-made batch per
+step, as its loops usually run, with its default threads and with one thread; W4 and
+W7 also in PyTorch's faster CPU layout, ``channels_last``. W3's rounds also time the
+square matmul peak and the step's own matmuls run alone.
 
 Timings are only meaningful on a quiet machine; the tests never assert on them.
 """
@@ -336,33 +338,78 @@ def _warm_up():
     jax.block_until_ready(jax.jit(lambda a: a + 1)(jnp.zeros(2)))
 
 
-def matmul_peak(seconds: float, repeats: int) -> float:
-    """The best median GFLOP/s of float32 square matmuls (n = 1024, 2048) under ``jit``."""
-    import jax
-    import jax.numpy as jnp
+class _MatmulRunner:
+    """A float32 square matmul ``a @ b`` of size ``n`` under ``jit``: one contender of
+    W3's rounds (its time per call gives the machine's matmul peak)."""
 
-    best = 0.0
-    for n in (1024, 2048):
-        a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-        b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-        f = jax.jit(lambda a, b: a @ b)
-        f(a, b).block_until_ready()
+    def __init__(self, n: int):
+        import jax
+
+        from jaxbp import _random
+
+        self.n = n
+        self.a = _random.normal(jax.random.key(0), (n, n), "float32")
+        self.b = _random.normal(jax.random.key(1), (n, n), "float32")
+        self.f = jax.jit(lambda a, b: a @ b)
+        self.f(self.a, self.b).block_until_ready()
+
+    def time_per_step(self, reps) -> float:
         t0 = time.perf_counter()
-        f(a, b).block_until_ready()
-        reps = max(1, int(seconds / max(time.perf_counter() - t0, 1e-6)))
-        rates = []
-        for _ in range(repeats):
+        for _ in range(reps):
+            out = self.f(self.a, self.b)
+        out.block_until_ready()
+        return (time.perf_counter() - t0) / reps
+
+    def gflops(self, seconds_per_call: float) -> float:
+        return 2 * self.n ** 3 / seconds_per_call / 1e9
+
+
+class _MatmulBoundRunner:
+    """The MLP step's matmuls run alone, one compiled call each: forward ``x @ w``,
+    weight gradients ``x.T @ dy`` and input gradients ``dy @ w.T`` (all but the first
+    layer's), the shapes of ``w``'s training step; a time per step is their sum."""
+
+    def __init__(self, w):
+        import jax
+
+        from jaxbp import _random
+
+        sizes = [w.input_shape[0]] + [leaf.shape[1] for leaf in jax.tree.leaves(w.params)
+                                      if leaf.ndim == 2]
+        b, stream = w.batch, iter(range(64))
+
+        def normal(*shape):
+            return _random.normal(jax.random.key(0), shape, "float32", stream=next(stream))
+
+        self.calls = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            x, wt, dy = normal(b, n_in), normal(n_in, n_out), normal(b, n_out)
+            self.calls.append((jax.jit(lambda x, wt: x @ wt), (x, wt)))
+            self.calls.append((jax.jit(lambda x, dy: x.T @ dy), (x, dy)))
+            if i:
+                self.calls.append((jax.jit(lambda dy, wt: dy @ wt.T), (dy, wt)))
+        for f, args in self.calls:
+            f(*args).block_until_ready()
+
+    def time_per_step(self, n) -> float:
+        total = 0.0
+        for f, args in self.calls:
             t0 = time.perf_counter()
-            for _ in range(reps):
-                out = f(a, b)
+            for _ in range(n):
+                out = f(*args)
             out.block_until_ready()
-            rates.append(2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9)
-        best = max(best, _median(rates))
-    return best
+            total += (time.perf_counter() - t0) / n
+        return total
 
 
-def bench_workload(w: Workload, repeats: int, seconds: float, log=print) -> dict:
-    """Interleaved medians for one workload: per-step loop and fused, both gradients."""
+def bench_workload(w: Workload, repeats: int, seconds: float, log=print,
+                   extra: dict | None = None) -> dict:
+    """Interleaved medians for one workload: per-step loop and fused, both gradients.
+
+    ``extra``: more contenders for the per-step rounds, ``name -> runner`` (anything
+    with ``time_per_step(n)``: PyTorch, the matmul peak), timed in the same rounds as
+    the JAX steps, so that a machine's drift hits all alike; their median seconds per
+    step come back in ``result["extra"][name]``."""
     import jax
 
     data = w.make_batches(jax.random.key(100), 8)
@@ -376,12 +423,18 @@ def bench_workload(w: Workload, repeats: int, seconds: float, log=print) -> dict
     n_fused = int(min(max(seconds / max(per_step, 1e-7), 8), 20000))
     for grads in ("manual", "autodiff"):
         runners[(grads, True)] = _Runner(w, grads, True, n_fused, data)
+    counts = {k: n_loop for k in runners}
+    for name, runner in (extra or {}).items():  # each its own count to fill `seconds`
+        runners[name] = runner
+        counts[name] = int(min(max(seconds / max(runner.time_per_step(1), 1e-7), 1), 20000))
     times = {k: [] for k in runners}
     for fused in (False, True):  # each mode's rounds apart, so that modes do not mix
         order = [("manual", fused), ("autodiff", fused)]
+        if not fused:
+            order += list(extra or {})
         for r in range(repeats):
             for k in (order if r % 2 == 0 else order[::-1]):
-                times[k].append(runners[k].time_per_step(n_loop))
+                times[k].append(runners[k].time_per_step(counts[k]))
     result = {"title": w.title, "batch": w.batch, "steps_loop": n_loop,
               "steps_fused": n_fused}
     for grads in ("manual", "autodiff"):
@@ -404,6 +457,7 @@ def bench_workload(w: Workload, repeats: int, seconds: float, log=print) -> dict
         result[f"fused_over_loop_{grads}"] = (result[grads]["fused_ms_per_step"]
                                               / result[grads]["loop_ms_per_step"])
     result["flops_per_step"] = w.flops
+    result["extra"] = {name: times[name] for name in (extra or {})}
     return result
 
 
@@ -551,59 +605,56 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def bench_torch(w: Workload, repeats: int, seconds: float, channels_last: bool = False,
-                threads: int | None = None):
-    """Median ms per eager PyTorch training step (SGD) on the same network and batch.
+class _TorchRunner:
+    """PyTorch eager training steps (SGD) on the same network and batches: one
+    contender of a workload's rounds. ``threads``: this many intra-op threads while
+    it runs (restored after each block); PyTorch's default uses every core, which
+    collapses when the machine is busy, so the table also shows a 1-thread row."""
 
-    ``threads``: run with this many intra-op threads (restored afterwards); PyTorch's
-    default uses every core, which collapses when the machine is busy, so the table
-    also shows a 1-thread row.
-    """
-    import torch
+    def __init__(self, w: Workload, channels_last: bool = False, threads: int | None = None):
+        import numpy as np
+        import torch
 
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        return _bench_torch(w, repeats, seconds, channels_last)
-    finally:
-        torch.set_num_threads(before)
+        import jax
 
+        self.torch, self.threads = torch, threads
+        torch.manual_seed(0)
+        model, self.loss_fn, lr = w.torch_model(torch, channels_last)
+        x, y = (np.asarray(a) for a in w.make_batches(jax.random.key(100), 8))
+        if x.ndim == 5:  # (count, batch, h, w, c) -> NCHW
+            x = x.transpose(0, 1, 4, 2, 3)
+        self.xs = [torch.from_numpy(np.array(x[i])) for i in range(len(x))]
+        self.ys = [torch.from_numpy(np.ascontiguousarray(
+            y[i].astype(np.int64) if y.dtype.kind == "i" else y[i])) for i in range(len(y))]
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+            self.xs = [t.contiguous(memory_format=torch.channels_last) for t in self.xs]
+        self.model = model
+        self.opt = torch.optim.SGD(model.parameters(), lr=lr)
+        self.time_per_step(3)  # warm-up: PyTorch's first calls allocate
 
-def _bench_torch(w, repeats, seconds, channels_last):
-    import numpy as np
-    import torch
+    def time_per_step(self, n) -> float:
+        torch = self.torch
+        before = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            t0 = time.perf_counter()
+            for i in range(n):
+                self.opt.zero_grad(set_to_none=True)
+                loss = self.loss_fn(self.model(self.xs[i % len(self.xs)]),
+                                    self.ys[i % len(self.ys)])
+                loss.backward()
+                self.opt.step()
+            return (time.perf_counter() - t0) / n
+        finally:
+            self.used_threads = torch.get_num_threads()
+            torch.set_num_threads(before)
 
-    import jax
-
-    torch.manual_seed(0)
-    model, loss_fn, lr = w.torch_model(torch, channels_last)
-    x, y = (np.asarray(a) for a in w.make_batches(jax.random.key(100), 8))
-    if x.ndim == 5:  # (count, batch, h, w, c) -> NCHW
-        x = x.transpose(0, 1, 4, 2, 3)
-    xs = [torch.from_numpy(np.array(x[i])) for i in range(len(x))]
-    ys = [torch.from_numpy(np.ascontiguousarray(
-        y[i].astype(np.int64) if y.dtype.kind == "i" else y[i])) for i in range(len(y))]
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        xs = [t.contiguous(memory_format=torch.channels_last) for t in xs]
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-
-    def run(n):
-        t0 = time.perf_counter()
-        for i in range(n):
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xs[i % len(xs)]), ys[i % len(ys)])
-            loss.backward()
-            opt.step()
-        return (time.perf_counter() - t0) / n
-
-    per_step = run(3)
-    n = int(min(max(seconds / max(per_step, 1e-7), 3), 20000))
-    times = [run(n) for _ in range(repeats)]
-    return {"ms_per_step": 1e3 * _median(times), "steps_per_s": 1.0 / _median(times),
-            "samples_ms": [1e3 * t for t in times], "threads": torch.get_num_threads(),
-            "version": torch.__version__}
+    def summary(self, samples) -> dict:
+        return {"ms_per_step": 1e3 * _median(samples), "steps_per_s": 1.0 / _median(samples),
+                "samples_ms": [1e3 * t for t in samples], "threads": self.used_threads,
+                "version": self.torch.__version__}
 
 
 # --------------------------------------------------------------------------- report
@@ -718,44 +769,6 @@ def _t(ms):
     return f"{ms:.3f} ms" if ms >= 0.1 else f"{1e3 * ms:.3g} us"
 
 
-def matmul_bound_ms(w: Workload, repeats: int, seconds: float) -> float:
-    """Median ms of the MLP step's matmuls run alone, one compiled call each: forward
-    ``x @ w``, weight gradients ``x.T @ dy`` and input gradients ``dy @ w.T`` (all but
-    the first layer's), the shapes of ``w``'s training step."""
-    import jax
-    import jax.numpy as jnp
-
-    sizes = [w.input_shape[0]] + [leaf.shape[1] for leaf in jax.tree.leaves(w.params)
-                                  if leaf.ndim == 2]
-    b = w.batch
-    key = iter(jax.random.split(jax.random.key(0), 64))
-
-    def normal(*shape):
-        return jax.random.normal(next(key), shape, jnp.float32)
-
-    calls = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        x, wt, dy = normal(b, n_in), normal(n_in, n_out), normal(b, n_out)
-        calls.append((jax.jit(lambda x, wt: x @ wt), (x, wt)))
-        calls.append((jax.jit(lambda x, dy: x.T @ dy), (x, dy)))
-        if i:
-            calls.append((jax.jit(lambda dy, wt: dy @ wt.T), (dy, wt)))
-    totals = []
-    for f, args in calls:
-        f(*args).block_until_ready()
-    for _ in range(repeats):
-        total = 0.0
-        for f, args in calls:
-            t0, n = time.perf_counter(), 0
-            while time.perf_counter() - t0 < seconds / len(calls):
-                out = f(*args)
-                n += 1
-            out.block_until_ready()
-            total += (time.perf_counter() - t0) / n
-        totals.append(total)
-    return 1e3 * _median(totals)
-
-
 def run(args) -> int:
     names = [n.strip().upper() for n in args.workloads.split(",") if n.strip()]
     bad = [n for n in names if n not in WORKLOADS]
@@ -779,18 +792,26 @@ def run(args) -> int:
         print(warning)
     for w in build_workloads(names):
         print(f"  {w.name}: {w.title} ...", flush=True)
-        r = bench_workload(w, repeats, seconds)
-        if use_torch and w.torch_model is not None:
-            r["torch"] = bench_torch(w, repeats, seconds)
+        torch_runners, extra = {}, {}
+        if use_torch and w.torch_model is not None:  # interleaved with the JAX steps
+            torch_runners["torch"] = _TorchRunner(w)
             if w.name in ("W4", "W7"):
-                r["torch_channels_last"] = bench_torch(w, repeats, seconds,
-                                                       channels_last=True)
-            r["torch_1thread"] = bench_torch(w, repeats, seconds, threads=1)
+                torch_runners["torch_channels_last"] = _TorchRunner(w, channels_last=True)
+            torch_runners["torch_1thread"] = _TorchRunner(w, threads=1)
+            extra.update(torch_runners)
+        if w.name == "W3":  # the matmul peak and the step's own matmuls, same rounds
+            extra["matmul_bound"] = _MatmulBoundRunner(w)
+            peaks = {f"matmul_{n}": _MatmulRunner(n) for n in (1024, 2048)}
+            extra.update(peaks)
+        r = bench_workload(w, repeats, seconds, extra=extra)
+        samples = r.pop("extra")
+        for name, runner in torch_runners.items():
+            r[name] = runner.summary(samples[name])
         if w.name == "W3":
-            r["matmul_bound_ms"] = matmul_bound_ms(w, repeats, seconds)
+            r["matmul_bound_ms"] = 1e3 * _median(samples["matmul_bound"])
+            results["matmul_peak_gflops"] = max(
+                runner.gflops(_median(samples[name])) for name, runner in peaks.items())
         results["workloads"][w.name] = r
-    if "W3" in names:
-        results["matmul_peak_gflops"] = matmul_peak(seconds, repeats)
     print()
     print(format_table(results))
     results["machine"]["load_at_end"] = load_average()
