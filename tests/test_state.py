@@ -319,7 +319,8 @@ def test_four_devices_train_like_one_with_state():
     import subprocess
     import sys
 
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4 "
+                                         "--xla_backend_optimization_level=0",
                JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-W", "error", "-c", SHARDED], env=env,
                           capture_output=True, text=True, timeout=300)
