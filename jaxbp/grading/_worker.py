@@ -1094,7 +1094,6 @@ class _Layer:
 
 def decode(value, arrays, *, numpy_leaves=False):
     """A case's argument tree from its JSON and arrays (fresh containers every call)."""
-    import jax
     import jax.numpy as jnp
     import numpy as np
 

@@ -124,10 +124,22 @@ def run(args) -> int:
         print(f"jaxbp grade: --time-limit must be a positive number of seconds, got "
               f"{args.time_limit:g}", file=sys.stderr)
         return 2
-    from jaxbp import grading
-    from jaxbp.grading import _report, _sandbox, spec
-
     start = time.perf_counter()
+    # The worker imports JAX in its own process: started first, that import runs while
+    # this process imports JAX too, instead of after it (half of a one-exercise run).
+    from jaxbp.grading import _sandbox  # imports no JAX
+
+    sandbox = _sandbox.Sandbox()
+    try:
+        sandbox.start()
+    except Exception:  # noqa: BLE001 - started again when needed, which then reports
+        pass
+    from jaxbp import _cache
+
+    _cache.enable()  # the grader's own programs only: the worker's env has no cache
+    from jaxbp import grading
+    from jaxbp.grading import _report, spec
+
     try:
         names = _select(args.exercises, grading.EXERCISES)
         impl = grading.Impl(args.impl)
@@ -136,12 +148,12 @@ def run(args) -> int:
             raise ValueError(f"--time-limit must be a positive number of seconds, got "
                              f"{args.time_limit:g}")
     except (ValueError, grading.ImplError) as e:
+        sandbox.close()
         print(f"jaxbp grade: {e}", file=sys.stderr)
         return 2
     limit = args.time_limit if args.time_limit is not None else grading.DEFAULT_TIME_LIMIT
     before = grader_files()
     spec.use_seed(seed)
-    sandbox = grading.Sandbox()
     error = None
     try:
         _preload()
