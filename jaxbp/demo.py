@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "digits; gpt: a character-level GPT on Python's own source")
     parser.add_argument("--epochs", type=int, default=None,
                         help="passes over the training data (doc000: steps); default "
-                             + ", ".join(f"{k} {v}" for k, v in DEFAULT_EPOCHS.items()))
+                             + ", ".join(f"{k} {v}" for k, v in DEFAULT_EPOCHS.items())
+                             + ", resnet 25 (gpt: see --steps)")
     parser.add_argument("--batch-size", type=int, default=32, help="default 32")
     parser.add_argument("--lr", type=float, default=None,
                         help="peak learning rate (default: Adam from 3e-3 with cosine "

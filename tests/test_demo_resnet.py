@@ -84,3 +84,12 @@ def test_resnet_demo_default_schedule_reaches_98_percent(capsys):
     assert code == 0, err
     assert held_out_accuracy(out) >= 0.98
     assert "goal >= 98%: met" in out
+
+
+def test_demo_help_gives_the_resnet_default_epochs(capsys):
+    from jaxbp import cli, demo_resnet
+
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"resnet {demo_resnet.DEFAULT_EPOCHS}" in help_text

@@ -137,8 +137,12 @@ def differences(solutions: Path, exercises: Path) -> list[str]:
 
 
 def add_arguments(parser):
-    parser.add_argument("action", choices=["generate", "check"],
-                        help="generate: write exercises/ from solutions/; check: exit 1 "
+    # `jaxbp exercises init DIR` is dispatched before this parser (jaxbp.cli.main): it is
+    # listed here so that --help and the usage line show it.
+    parser.add_argument("action", choices=["init", "generate", "check"],
+                        help="init DIR: write a fresh working copy of the exercises and "
+                             "the documents to DIR (`jaxbp exercises init --help`); "
+                             "generate: write exercises/ from solutions/; check: exit 1 "
                              "if exercises/ is not what generate would write")
     parser.add_argument("--solutions", default=None,
                         help="the solutions directory (default: the project's solutions/)")
