@@ -35,6 +35,8 @@ DEFAULT_TOLERANCE = 1e-6  # relative, in float64
 # as zero and its error is absolute (float64 rounding of O(1) terms is ~1e-16).
 REL_ERROR_FLOOR = 1e-12
 _EPS64 = float(np.finfo(np.float64).eps)
+# The most float64 entries the compiled check's batch of directions may hold (256 MiB).
+SPREAD_LIMIT = 1 << 25
 # XLA options for programs that run once on small arrays (checks, grading).
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
@@ -236,6 +238,10 @@ def _check(layer, params, x, key, dy, tolerance, eps, directions, eager):
         return _failed(layer, tolerance, "\n".join(problems), notes)
     leaves = [x] + jax.tree.leaves(params)
     dirs = [rng.standard_normal((directions, *leaf.shape)) for leaf in leaves]
+    if len(leaves) * directions * sum(leaf.size for leaf in leaves) > SPREAD_LIMIT:
+        # a large network: the vmapped batch of every leaf's directions would not fit
+        # in memory; one direction at a time instead
+        return _check_eagerly(layer, params, x, dy, tolerance, eps, dirs, notes)
     if eager:  # op by op first, as a learner's code runs when called (errors from here)
         try:
             got_params, got_x = run_backward(params, x, dy)

@@ -371,3 +371,44 @@ def test_jaxbp_check_rejects_a_batch_below_one(user_file, capsys):
     code = cli.main(["check", f"{user_file}:unsummed_bias", "--batch", "0"])
     assert code == 2
     assert "--batch must be a positive int, got 0" in capsys.readouterr()[1]
+
+
+def test_a_network_too_large_for_one_batch_of_directions_is_checked_one_at_a_time(
+        monkeypatch):
+    """Past SPREAD_LIMIT the directions run one by one (the op-by-op check): the same
+    verdict, for the right and for a wrong backward."""
+    from jaxbp import check as check_module
+
+    net = jaxbp.serial(jaxbp.dense(3), jaxbp.tanh(), jaxbp.dense(2))
+    params, _ = net.init(jax.random.key(0), (4,))
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((5, 4)), jnp.float32)
+    fast = jaxbp.check_gradients(net, params, x)
+    monkeypatch.setattr(check_module, "SPREAD_LIMIT", 0)
+    slow = jaxbp.check_gradients(net, params, x)
+    assert fast.passed and slow.passed
+    assert [leaf.name for leaf in fast.leaves] == [leaf.name for leaf in slow.leaves]
+    for a, b in zip(fast.leaves, slow.leaves):
+        assert a.max_abs_error == pytest.approx(b.max_abs_error, abs=1e-14)
+
+    def half_dx(params, residuals, dy):
+        grads, dx = net.backward(params, residuals, dy)
+        return grads, 0.5 * dx
+
+    wrong = jaxbp.check_gradients(with_backward(net, half_dx, "half"), params, x)
+    assert not wrong.passed
+    assert [leaf.name for leaf in wrong.leaves if not leaf.passed] == ["x"]
+
+
+def test_without_the_eager_pass_the_jitted_backward_is_what_is_checked():
+    layer = jaxbp.tanh()
+
+    def eager_right_jit_wrong(params, residuals, dy):
+        _, dx = layer.backward(params, residuals, dy)
+        return (), dx * 0.5 if isinstance(dy, jax.core.Tracer) else dx
+
+    x = jnp.asarray([[0.5, -0.25], [0.1, 0.3]], jnp.float32)
+    good = jaxbp.check_gradients(layer, (), x, eager=False)
+    assert good.passed and "jit vs eager: not run" in str(good)
+    bad = jaxbp.check_gradients(with_backward(layer, eager_right_jit_wrong, "jit"), (), x,
+                                eager=False)
+    assert not bad.passed and not bad.leaves[0].passed
