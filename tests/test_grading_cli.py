@@ -75,6 +75,34 @@ def test_solutions_get_full_marks_and_a_loop_is_stopped(tmp_path):
     assert "Traceback" not in out + err
 
 
+@pytest.mark.slow
+def test_grading_in_parallel_workers_gives_the_sequential_report(tmp_path):
+    """Two workers at once (the default on 2 cores) and one give the same JSON report,
+    on an answer that passes, one that is wrong, one that loops and one not done."""
+    mine = tmp_path / "impl"
+    shutil.copytree(ROOT / "solutions", mine)
+    path = mine / "01_activations.py"
+    text = path.read_text(encoding="utf-8")
+    for old, new in [("    return jnp.where(x > 0, dy, jnp.zeros((), dy.dtype))\n",
+                      "    while True:\n        pass\n"),
+                     ("    return dy * (1 - y * y)\n", "    return dy * (1 - y)\n")]:
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+    shutil.copy(ROOT / "exercises" / "03_dense.py", mine / "03_dense.py")
+    reports = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"g{workers}.json"
+        code, _, err = jaxbp_grade("1", "2", "3", "9", "--impl", str(mine), "--time-limit",
+                                   "1", "--workers", workers, "--json", str(out))
+        assert code == 1 and "Traceback" not in err
+        reports.append(json.loads(out.read_text(encoding="utf-8")))
+    assert reports[0] == reports[1]
+    status = {e["name"]: e["status"] for e in reports[0]["exercises"]}
+    assert status == {"sigmoid_backward": "passed", "tanh_backward": "partial",
+                      "relu_backward": "timeout", "dense_backward": "not done yet"}
+
+
 def _run(argv, monkeypatch, tmp_path):
     """``jaxbp grade`` in this process."""
     del monkeypatch, tmp_path
@@ -96,6 +124,7 @@ def test_grade_selects_exercises_by_number_and_name(monkeypatch, tmp_path, capsy
 @pytest.mark.parametrize("argv, message", [
     (["no_such_exercise"], "no exercise 'no_such_exercise'; the exercises are:"),
     (["--impl", "/no/such/dir"], "--impl: no directory"),
+    (["--workers", "0"], "--workers must be a positive int, got 0"),
 ])
 def test_usage_errors_exit_2(monkeypatch, tmp_path, capsys, argv, message):
     assert _run(argv, monkeypatch, tmp_path) == 2

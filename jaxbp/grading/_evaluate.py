@@ -11,6 +11,7 @@ results.
 from __future__ import annotations
 
 import concurrent.futures
+import queue
 import dataclasses
 import math
 import time
@@ -165,10 +166,15 @@ def _prepare(exercise: Exercise, documents: bool = True):
 
 
 def evaluate_all(impl: Impl, names=None, time_limit=_sandbox.DEFAULT_TIME_LIMIT,
-                 **kw) -> list[ExerciseResult]:
+                 *, workers: int = 1, **kw) -> list[ExerciseResult]:
     """:func:`evaluate` for each exercise named (default: all), in order. The worker
     first checks every exercise's source at once (unfinished and refused ones need no
-    cases); then, while it runs one exercise, this process builds the next one's."""
+    cases); then, while it runs one exercise, this process builds the next one's.
+
+    ``workers``: how many exercises run at once, each in a worker of its own (the
+    sandbox given, or this process's shared one, and ``workers - 1`` more, started
+    here and stopped at the end): on a machine with more than one core the learner's
+    code, which runs in the workers, is most of a whole set's time."""
     names = names or [e.name for e in EXERCISES]
     sandbox = kw.setdefault("sandbox", _sandbox.shared())
     found = {}
@@ -177,6 +183,9 @@ def evaluate_all(impl: Impl, names=None, time_limit=_sandbox.DEFAULT_TIME_LIMIT,
         found = sandbox.scan(impl.root, [(BY_NAME[n].module, n) for n in present])
     to_run = [n for n in names if not found.get(n)]
     documents = kw.get("documents", True)
+    if workers > 1 and len(to_run) > 1:
+        return _evaluate_parallel(impl, names, time_limit, found, to_run,
+                                  min(workers, len(to_run)), documents, kw)
     out = {}
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         ahead = pool.submit(_prepare, BY_NAME[to_run[0]], documents) if to_run else None
@@ -189,6 +198,37 @@ def evaluate_all(impl: Impl, names=None, time_limit=_sandbox.DEFAULT_TIME_LIMIT,
             if i + 1 < len(to_run):
                 ahead = pool.submit(_prepare, BY_NAME[to_run[i + 1]], documents)
             out[name] = evaluate(impl, name, time_limit, **kw)
+    return [out[name] for name in names]
+
+
+def _evaluate_parallel(impl, names, time_limit, found, to_run, workers, documents, kw):
+    """:func:`evaluate_all`'s exercises on ``workers`` sandboxes at once, one thread
+    each: a thread builds an exercise's cases, then runs it on a free sandbox."""
+    sandboxes = queue.Queue()
+    sandboxes.put(kw["sandbox"])
+    extra = [_sandbox.Sandbox() for _ in range(workers - 1)]
+    for sb in extra:
+        sb.start()  # the workers import JAX meanwhile
+        sandboxes.put(sb)
+
+    def one(name):
+        _prepare(BY_NAME[name], documents)
+        sb = sandboxes.get()
+        try:
+            return evaluate(impl, name, time_limit, **{**kw, "sandbox": sb})
+        finally:
+            sandboxes.put(sb)
+
+    out = {name: evaluate(impl, name, time_limit, scanned=found[name], **kw)
+           for name in names if found.get(name)}
+    try:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            futures = {name: pool.submit(one, name) for name in to_run}
+            for name in to_run:
+                out[name] = futures[name].result()
+    finally:
+        for sb in extra:
+            sb.close()
     return [out[name] for name in names]
 
 

@@ -25,6 +25,17 @@ FORMATS = ("table", "json", "classroom", "gradescope")
 SEED_VARIABLE = "JAXBP_GRADE_SEED"
 
 
+MAX_WORKERS = 4  # each worker is a Python process with JAX loaded (about 300 MB)
+
+
+def default_workers() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cores))
+
+
 def add_arguments(parser):
     parser.add_argument("exercises", nargs="*", metavar="EXERCISE",
                         help="exercises to grade, by name or number (default: all)")
@@ -48,6 +59,9 @@ def add_arguments(parser):
                              f"${SEED_VARIABLE}, else the published cases)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show the full feedback of every check that did not pass")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help=f"exercises graded at once, each in a sandboxed worker of "
+                             f"its own (default: the cores, at most {MAX_WORKERS})")
 
 
 def _select(names, exercises):
@@ -124,6 +138,10 @@ def run(args) -> int:
         print(f"jaxbp grade: --time-limit must be a positive number of seconds, got "
               f"{args.time_limit:g}", file=sys.stderr)
         return 2
+    if args.workers is not None and args.workers < 1:
+        print(f"jaxbp grade: --workers must be a positive int, got {args.workers}",
+              file=sys.stderr)
+        return 2
     start = time.perf_counter()
     # The worker imports JAX in its own process: started first, that import runs while
     # this process imports JAX too, instead of after it (half of a one-exercise run).
@@ -157,7 +175,8 @@ def run(args) -> int:
     error = None
     try:
         _preload()
-        results = grading.evaluate_all(impl, names, limit, sandbox=sandbox)
+        results = grading.evaluate_all(impl, names, limit, sandbox=sandbox,
+                                       workers=args.workers or default_workers())
     except _sandbox.SandboxError as e:
         print(f"jaxbp grade: {e}", file=sys.stderr)
         return 3
