@@ -16,6 +16,7 @@ environment that neither reads nor writes the cache.
 from __future__ import annotations
 
 import os
+import sys
 
 ENV = "JAXBP_CACHE_DIR"
 
@@ -42,9 +43,17 @@ def enable() -> str | None:
         return None
     if not os.access(path, os.W_OK):
         return None
+    settings = {"jax_compilation_cache_dir": path,
+                "jax_persistent_cache_min_compile_time_secs": 0.0,
+                "jax_persistent_cache_min_entry_size_bytes": 0}
+    if "jax" not in sys.modules:
+        # JAX reads JAX_<OPTION> from the environment when it is imported: set so, the
+        # command imports JAX only when its work needs it (an argument error does not).
+        for name, value in settings.items():
+            os.environ[name.upper()] = str(value)
+        return path
     import jax
 
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    for name, value in settings.items():
+        jax.config.update(name, value)
     return path

@@ -121,26 +121,31 @@ def builtin_networks():
 
 
 def run(args) -> int:
-    import jax
-
-    import jaxbp
-    from jaxbp.check import DEFAULT_TOLERANCE
-
-    tolerance = args.tolerance or DEFAULT_TOLERANCE
+    # Usage errors first, before anything imports JAX (they are answered at once).
+    if args.batch < 1:
+        print(f"jaxbp check: --batch must be a positive int, got {args.batch}",
+              file=sys.stderr)
+        return 2
+    if args.tolerance is not None and not args.tolerance > 0:
+        print(f"jaxbp check: --tolerance must be a positive number, got {args.tolerance}",
+              file=sys.stderr)
+        return 2
     try:
+        shape = _parse_shape(args.shape or "8")
         if args.target:
             layer = load_target(args.target)
-            shape = _parse_shape(args.shape or "8")
             targets = [(args.target, layer, shape)]
         else:
             targets = builtin_networks()
     except (ValueError, TypeError) as e:
         print(f"jaxbp check: {e}", file=sys.stderr)
         return 2
-    if args.batch < 1:
-        print(f"jaxbp check: --batch must be a positive int, got {args.batch}",
-              file=sys.stderr)
-        return 2
+    import jax
+
+    import jaxbp
+    from jaxbp.check import DEFAULT_TOLERANCE
+
+    tolerance = args.tolerance or DEFAULT_TOLERANCE
     import numpy as np
 
     rng = np.random.default_rng(args.seed)  # data without compiling a program per shape

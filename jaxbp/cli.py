@@ -14,7 +14,7 @@ import sys
 # name -> (module, one-line help)
 COMMANDS = {
     "check": ("jaxbp._cli_check", "gradient-check a layer (built in, or MODULE:NAME of yours)"),
-    "notes": ("jaxbp.notes.cli", "the documents' worked examples: printed vs computed"),
+    "notes": ("jaxbp._cli_notes", "the documents' worked examples: printed vs computed"),
     "grade": ("jaxbp.grading.cli", "grade the exercises (yours, or the solutions)"),
     "exercises": ("jaxbp.grading.generate", "init DIR: a fresh working copy of the "
                   "exercises; generate/check: exercises/ from solutions/"),

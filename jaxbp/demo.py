@@ -75,6 +75,13 @@ class DemoError(Exception):
 def run(args) -> int:
     try:
         _check_extras(args)
+        # the numbers every run reads, before anything imports JAX (a usage error is
+        # answered at once)
+        if args.epochs is not None and args.which != "gpt":
+            _positive(args.epochs, "--epochs")
+        _positive(args.batch_size, "--batch-size")
+        if getattr(args, "steps", None) is not None:
+            _positive(args.steps, "--steps")
         if args.which == "doc000":
             return _run_doc000(args)
         if args.which == "resnet":

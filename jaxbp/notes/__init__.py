@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import functools
 import importlib
-import numbers
 
+from jaxbp._cli_notes import NAMES, normalize as _normalize  # the names, without JAX
 from jaxbp.notes._example import Example, Formula, FormulaExample, ParamRef, Trace
 from jaxbp.notes._records import Erratum, Printed
 from jaxbp.notes.compare import (CheckResult, FoundSlip, OperandRow, Row, check, compare,
                                  operands)
 from jaxbp.notes.replay import replay, replay_step, trace
-
-NAMES = ("000", "001", "002", "003", "004")
 
 __all__ = ["NAMES", "CheckResult", "Erratum", "Example", "Formula", "FormulaExample",
            "FoundSlip", "OperandRow", "ParamRef", "Printed", "Row", "Trace", "check",
@@ -43,22 +41,6 @@ __all__ = ["NAMES", "CheckResult", "Erratum", "Example", "Formula", "FormulaExam
 def names() -> tuple[str, ...]:
     """The documents' names, ``("000", "001", "002", "003", "004")``."""
     return NAMES
-
-
-def _normalize(name) -> str:
-    if isinstance(name, numbers.Integral) and not isinstance(name, bool):
-        text = f"{int(name):03d}"
-    elif isinstance(name, str):
-        text = name.strip()
-        if text.isdigit() and len(text) <= 3:
-            text = text.zfill(3)
-    else:
-        raise TypeError(f"load: name must be a str or an int, one of {', '.join(NAMES)}, "
-                        f"got {type(name).__name__}")
-    if text not in NAMES:
-        raise ValueError(f"load: name must be one of {', '.join(NAMES)} (or the ints "
-                         f"0-4), got {name!r}")
-    return text
 
 
 @functools.lru_cache(maxsize=None)

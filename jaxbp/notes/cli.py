@@ -17,26 +17,6 @@ import os
 import sys
 import unicodedata
 
-_CONVENTIONS = ("doc", "notes", "standard")
-
-
-def add_arguments(parser):
-    parser.add_argument("document", nargs="?",
-                        help="000, 001, 002, 003 or 004 (or 0-4); omit to list them")
-    parser.add_argument("--convention", choices=_CONVENTIONS, default="doc",
-                        help="judge agreement by the document's own convention (doc, the "
-                             "default), by the notes' update-as-you-go, or by textbook "
-                             "backprop (standard)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--plot", metavar="FILE.png",
-                        help="also draw the example (network, values, weights, gradients, "
-                             "errata) to FILE.png")
-    parser.add_argument("--lang", choices=("en", "zh"), default="en",
-                        help="zh: Chinese beside the English for the documents' headings, "
-                             "the column names and the footnotes' fixed words (the "
-                             "footnotes' explanations stay in English)")
-
-
 # ------------------------------------------------------------------------ plain data
 
 
@@ -329,32 +309,9 @@ def run(args) -> int:
         return 0
 
 
-def _plot_problem(args):
-    """Why ``--plot`` cannot be drawn, checked before anything is printed; or None."""
-    from jaxbp import _extras
-
-    if args.document is None:
-        return "--plot needs a document, e.g. jaxbp notes 000 --plot net.png"
-    folder = os.path.dirname(os.path.abspath(args.plot))
-    if os.path.isdir(args.plot):
-        return f"--plot: {args.plot!r} is a folder; give a file name, e.g. net.png"
-    if not os.path.isdir(folder):
-        return f"--plot: the folder of {args.plot!r} does not exist"
-    if not os.access(folder, os.W_OK):
-        return f"--plot: cannot write to the folder of {args.plot!r}"
-    if not _extras.available("matplotlib"):
-        return "--plot: " + _extras.message(["matplotlib"], "or leave out --plot")
-    return None
-
-
 def _run(args) -> int:
     from jaxbp import notes
 
-    if args.plot:
-        problem = _plot_problem(args)
-        if problem:
-            print(f"jaxbp notes: {problem}", file=sys.stderr)
-            return 2
     out = _Out(sys.stdout)
     if args.document is None:
         docs = notes.documents()
