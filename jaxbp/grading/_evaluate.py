@@ -177,12 +177,17 @@ def evaluate_all(impl: Impl, names=None, time_limit=_sandbox.DEFAULT_TIME_LIMIT,
     code, which runs in the workers, is most of a whole set's time."""
     names = names or [e.name for e in EXERCISES]
     sandbox = kw.setdefault("sandbox", _sandbox.shared())
+    documents = kw.get("documents", True)
     found = {}
     if kw.get("scan", True):  # stubs and refusals first: their cases are never built
         present = [n for n in names if (impl.root / BY_NAME[n].module).is_file()]
-        found = sandbox.scan(impl.root, [(BY_NAME[n].module, n) for n in present])
+        # While the worker starts and scans, this process builds the first exercise's
+        # cases (wasted only when the scan finds it unfinished).
+        with concurrent.futures.ThreadPoolExecutor(1) as early:
+            ahead = early.submit(_prepare, BY_NAME[names[0]], documents)
+            found = sandbox.scan(impl.root, [(BY_NAME[n].module, n) for n in present])
+            ahead.result()
     to_run = [n for n in names if not found.get(n)]
-    documents = kw.get("documents", True)
     if workers > 1 and len(to_run) > 1:
         return _evaluate_parallel(impl, names, time_limit, found, to_run,
                                   min(workers, len(to_run)), documents, kw)
