@@ -62,16 +62,11 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
     Returns:
       A :class:`Dataset` of ``(n, 8, 8, 1)`` images.
     """
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("the digits data ships with scikit-learn: pip install "
-                          "'jaxbp[demo]'") from e
     if not 0 < test_fraction < 1:
         raise ValueError(f"digits: test_fraction must be in (0, 1), got {test_fraction!r}")
-    bunch = load_digits()
-    x = (bunch.images.astype(np.float32) / np.float32(16.0))[..., None]
-    y = bunch.target.astype(np.int32)
+    images, target = _digits_arrays()
+    x = (images.astype(np.float32) / np.float32(16.0))[..., None]
+    y = target.astype(np.int32)
     rng = np.random.default_rng(seed)
     test = np.zeros(len(y), bool)
     for c in np.unique(y):
@@ -81,6 +76,30 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
     test_idx = np.flatnonzero(test)
     return Dataset(x[train_idx], y[train_idx], x[test_idx], y[test_idx], 10,
                    "scikit-learn 8x8 digits")
+
+
+def _digits_arrays():
+    """``(images (1797, 8, 8), labels (1797,))``, read from the file scikit-learn ships
+    (``sklearn/datasets/data/digits.csv.gz``, found without importing scikit-learn,
+    whose ``sklearn.datasets`` takes 1-3 s to import); through ``load_digits`` where
+    that file is not there."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None:  # pragma: no cover - depends on the environment
+        raise ImportError("the digits data ships with scikit-learn: pip install "
+                          "'jaxbp[demo]'")
+    for root in spec.submodule_search_locations or ():
+        path = os.path.join(root, "datasets", "data", "digits.csv.gz")
+        if os.path.isfile(path):
+            table = np.loadtxt(path, delimiter=",")
+            if table.shape == (1797, 65):
+                return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits  # another layout: the public way
+
+    bunch = load_digits()
+    return bunch.images, bunch.target
 
 
 def load_npz(path) -> Dataset:

@@ -198,3 +198,15 @@ def test_gpt_trains_with_the_solutions_functions_plugged_in(capsys, tmp_path):
     match = re.search(r"differ from the hand-written run's by ([\d.e+-]+) \(relative\) at "
                       r"the first step", out)
     assert match and float(match.group(1)) < 1e-5, out
+
+
+def test_digits_read_from_scikit_learns_file_are_load_digits():
+    """The demo reads the digits from the CSV scikit-learn ships (importing
+    ``sklearn.datasets`` takes seconds): the same images and labels."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    from jaxbp import data
+
+    images, labels = data._digits_arrays()
+    bunch = datasets.load_digits()
+    np.testing.assert_array_equal(images, bunch.images)
+    np.testing.assert_array_equal(labels, bunch.target)
