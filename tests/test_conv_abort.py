@@ -21,9 +21,6 @@ import pytest
 
 from jaxbp.layers import conv as conv_module
 
-# its module-scoped fixture is built once: every test of the module on one worker
-pytestmark = pytest.mark.xdist_group("conv_abort")
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # conv{n}d(3 features, kernel, stride, padding) on x of shape (2, *sizes, c_in).

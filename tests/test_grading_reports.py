@@ -11,9 +11,6 @@ import pytest
 from jaxbp import grading
 from jaxbp.grading import _report, classroom, cli, generate
 
-# its module-scoped fixture is built once: every test of the module on one worker
-pytestmark = pytest.mark.xdist_group("grading_reports")
-
 ROOT = generate.project_root()
 CLASSROOM_TEST_KEYS = {"name", "status", "score", "message", "test_code", "filename",
                        "line_no", "duration"}

@@ -16,9 +16,6 @@ import textwrap
 
 import pytest
 
-# its module-scoped fixture is built once: every test of the module on one worker
-pytestmark = pytest.mark.xdist_group("sharding")
-
 SCRIPT = textwrap.dedent("""
     import json
     import jax

@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "jaxbp", "exercises", "docs")
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]  # one wheel build
+pytestmark = pytest.mark.slow
 
 
 def _run(command, cwd, env, timeout=240):
