@@ -93,7 +93,10 @@ def _digits_arrays():
     for root in spec.submodule_search_locations or ():
         path = os.path.join(root, "datasets", "data", "digits.csv.gz")
         if os.path.isfile(path):
-            table = np.loadtxt(path, delimiter=",")
+            try:
+                table = np.loadtxt(path, delimiter=",")
+            except (OSError, EOFError, ValueError):  # damaged: scikit-learn's own way
+                break
             if table.shape == (1797, 65):
                 return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
     from sklearn.datasets import load_digits  # another layout: the public way

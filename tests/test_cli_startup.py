@@ -33,6 +33,7 @@ print("EXIT", code, "JAX", "jax" in sys.modules)
     (["demo", "--epochs", "0"], "--epochs must be a positive int, got 0"),
     (["demo", "gpt", "--steps", "0"], "--steps must be a positive int, got 0"),
     (["demo", "--no-such-option"], "unrecognized arguments"),
+    (["exercises", "--out", "somewhere", "init"], "jaxbp exercises init DIR"),
 ])
 def test_usage_errors_and_help_import_no_jax(tmp_path, argv, message):
     env = dict(os.environ, JAXBP_CACHE_DIR=str(tmp_path / "cache"))

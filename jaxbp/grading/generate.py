@@ -154,6 +154,10 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    if args.action == "init":  # `jaxbp exercises init DIR` itself never reaches here
+        print("jaxbp exercises: init takes a folder and its own options only: "
+              "jaxbp exercises init DIR [--force]", file=sys.stderr)
+        return 2
     root = project_root()
     solutions = Path(args.solutions) if args.solutions else root / "solutions"
     exercises = Path(args.out) if args.out else root / "exercises"
