@@ -22,6 +22,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Any, NamedTuple
 
 DEMOS = ("cnn", "mlp", "doc000", "resnet", "gpt")
 DEFAULT_OUT = "jaxbp-demo-out"
@@ -218,36 +219,14 @@ def mlp(ctors, input_shape, classes):
 def _run_classifier(args) -> int:
     import jax
     import numpy as np
-    import optax
 
-    from jaxbp import data as data_lib
     from jaxbp import train
 
     start = time.perf_counter()
     epochs = _positive(args.epochs if args.epochs is not None else
                        DEFAULT_EPOCHS[args.which], "--epochs")
-    batch_size = _positive(args.batch_size, "--batch-size")
-    if args.data:
-        try:
-            ds = data_lib.load_npz(args.data)
-        except (ValueError, TypeError) as e:
-            raise DemoError(f"--data: {e}") from e
-    else:
-        ds = data_lib.digits(seed=args.seed)
-    batch_size = min(batch_size, len(ds.x_train))
-    ctors = layer_constructors(args.impl, args.which)
-    build = cnn if args.which == "cnn" else mlp
-    net, loss = build_with(args.impl, lambda: (build(ctors, ds.input_shape, ds.classes),
-                                               ctors["softmax_cross_entropy"]()))
-    lr = 3e-3 if args.lr is None else args.lr
-    # Cosine decay to 0 over the run: the last epochs settle instead of jittering.
-    optimizer = optax.adam(optax.cosine_decay_schedule(lr, epochs * (len(ds.x_train)
-                                                                     // batch_size)))
-    init_key, shuffle_key = jax.random.split(jax.random.key(args.seed))
-    try:
-        params, _ = net.init(init_key, ds.input_shape)
-    except (ValueError, TypeError) as e:
-        raise DemoError(f"the network does not fit the data: {e}") from e
+    ds, batch_size, net, loss, lr, optimizer, params, shuffle_key = prepare_classifier(
+        args, epochs, args.which, cnn if args.which == "cnn" else mlp)
 
     print(f"jaxbp demo {args.which}: {net.name}")
     print(f"  data: {ds.name}, {len(ds.x_train)} training and {len(ds.x_test)} held-out "
@@ -312,6 +291,51 @@ def _draw(draw):
     except OSError as e:
         raise DemoError(f"--out: cannot write the plots: {e}") from e
 
+
+
+class ClassifierSetup(NamedTuple):
+    ds: Any
+    batch_size: int
+    net: Any
+    loss: Any
+    lr: float
+    optimizer: Any
+    params: Any
+    shuffle_key: Any
+
+
+def prepare_classifier(args, epochs, demo, build) -> ClassifierSetup:
+    """What a digits (or ``--data``) classifier demo trains with: the data, the network
+    ``build(constructors, input_shape, classes)`` (from ``--impl`` when given, checked
+    for the exercises the demo ``demo`` needs), its loss, Adam from ``--lr`` with cosine
+    decay to 0 over ``epochs``, the initial parameters and the shuffling key."""
+    import jax
+    import optax
+
+    from jaxbp import data as data_lib
+
+    batch_size = _positive(args.batch_size, "--batch-size")
+    if args.data:
+        try:
+            ds = data_lib.load_npz(args.data)
+        except (ValueError, TypeError) as e:
+            raise DemoError(f"--data: {e}") from e
+    else:
+        ds = data_lib.digits(seed=args.seed)
+    batch_size = min(batch_size, len(ds.x_train))
+    ctors = layer_constructors(args.impl, demo)
+    net, loss = build_with(args.impl, lambda: (build(ctors, ds.input_shape, ds.classes),
+                                               ctors["softmax_cross_entropy"]()))
+    lr = 3e-3 if args.lr is None else args.lr
+    # Cosine decay to 0 over the run: the last epochs settle instead of jittering.
+    optimizer = optax.adam(optax.cosine_decay_schedule(lr, epochs * (len(ds.x_train)
+                                                                     // batch_size)))
+    init_key, shuffle_key = jax.random.split(jax.random.key(args.seed))
+    try:
+        params, _ = net.init(init_key, ds.input_shape)
+    except (ValueError, TypeError) as e:
+        raise DemoError(f"the network does not fit the data: {e}") from e
+    return ClassifierSetup(ds, batch_size, net, loss, lr, optimizer, params, shuffle_key)
 
 
 def train_runs(args, net, loss, optimizer, params, ds, shuffle_key, epochs, batch_size,

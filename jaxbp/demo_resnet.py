@@ -23,8 +23,7 @@ from __future__ import annotations
 import os
 import time
 
-from jaxbp.demo import (DemoError, _positive, build_with, layer_constructors,
-                        train_runs)
+from jaxbp.demo import DemoError, _positive, prepare_classifier, train_runs
 
 DEFAULT_EPOCHS = 25
 
@@ -60,36 +59,16 @@ def resnet(ctors, input_shape, classes, width=16, rate=0.2):
 def run_resnet(args) -> int:
     import jax
     import numpy as np
-    import optax
 
     import jaxbp
-    from jaxbp import data as data_lib
     from jaxbp import train
     from jaxbp.demo import TARGET_ACCURACY
 
     start = time.perf_counter()
     epochs = _positive(args.epochs if args.epochs is not None else DEFAULT_EPOCHS,
                        "--epochs")
-    batch_size = _positive(args.batch_size, "--batch-size")
-    if args.data:
-        try:
-            ds = data_lib.load_npz(args.data)
-        except (ValueError, TypeError) as e:
-            raise DemoError(f"--data: {e}") from e
-    else:
-        ds = data_lib.digits(seed=args.seed)
-    batch_size = min(batch_size, len(ds.x_train))
-    ctors = layer_constructors(args.impl)
-    net, loss = build_with(args.impl, lambda: (resnet(ctors, ds.input_shape, ds.classes),
-                                               ctors["softmax_cross_entropy"]()))
-    lr = 3e-3 if args.lr is None else args.lr
-    optimizer = optax.adam(optax.cosine_decay_schedule(lr, epochs * (len(ds.x_train)
-                                                                     // batch_size)))
-    init_key, shuffle_key = jax.random.split(jax.random.key(args.seed))
-    try:
-        params, _ = net.init(init_key, ds.input_shape)
-    except (ValueError, TypeError) as e:
-        raise DemoError(f"the network does not fit the data: {e}") from e
+    ds, batch_size, net, loss, lr, optimizer, params, shuffle_key = prepare_classifier(
+        args, epochs, None, resnet)
     state = jaxbp.init_state(net, params)
     n_params = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(params))
 
