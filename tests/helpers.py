@@ -337,3 +337,17 @@ def assert_layer_stays_float32(layer, input_shape, *, batch=2, seed=0):
                 zip(_leaf_names(dparams), jax.tree.leaves(dparams))):
             assert a.dtype == jnp.float32, (
                 f"{layer.name}: {name} is {a.dtype}, want float32")
+
+
+# ------------------------------------------------------------------- command output
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the first 8 bytes of every PNG file
+
+
+def held_out_accuracy(out: str) -> float:
+    """The held-out accuracy a classifier demo printed, as a fraction."""
+    import re
+
+    match = re.search(r"held-out accuracy with the hand-written backward: ([\d.]+)%", out)
+    assert match, out
+    return float(match.group(1)) / 100

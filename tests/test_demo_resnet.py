@@ -9,24 +9,16 @@ import jax
 import numpy as np
 import pytest
 
+from helpers import PNG_SIGNATURE, held_out_accuracy
 from jaxbp import cli, train
 
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
 def run_demo(capsys, *argv):
     code = cli.main(["demo", "resnet", *argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def held_out_accuracy(out):
-    match = re.search(r"held-out accuracy with the hand-written backward: ([\d.]+)%", out)
-    assert match, out
-    return float(match.group(1)) / 100
 
 
 def test_resnet_demo_trains_both_ways_plots_and_saves_state(capsys, tmp_path):

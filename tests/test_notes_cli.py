@@ -12,10 +12,9 @@ import sys
 
 import pytest
 
+from helpers import PNG_SIGNATURE
 from jaxbp.cli import main
 from jaxbp.notes._records import rounds_to
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _run(capsys, *argv):
@@ -27,7 +26,7 @@ def _run(capsys, *argv):
 
 def _png_size(path):
     data = pathlib.Path(path).read_bytes()
-    assert data[:8] == PNG_MAGIC
+    assert data[:8] == PNG_SIGNATURE
     assert data[12:16] == b"IHDR"
     return struct.unpack(">II", data[16:24]), len(data)
 

@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 
 import jaxbp
-from helpers import assert_layer_matches_autodiff, assert_layer_stays_float32, random_init
+from helpers import (PNG_SIGNATURE, assert_layer_matches_autodiff, assert_layer_stays_float32,
+                     random_init)
 from jaxbp.layers.attention import causal_mask, masked_softmax, masked_softmax_backward
 
 # ------------------------------------------------------------------------- contract
@@ -484,7 +485,7 @@ def test_gpt_demo_on_a_users_text(capsys, tmp_path):
                             r"\(relative\) at the first step", captured.out).group(1))
     assert first < 1e-5  # the same loss from both gradients before any update
     png = tmp_path / "gpt_curves.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
 
 
 @pytest.mark.parametrize("argv, message", [
