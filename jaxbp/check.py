@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbp._checks import check_layer
-from jaxbp._core import Layer, shape_str
+from jaxbp._core import Layer, jit_once, shape_str
 
 DEFAULT_TOLERANCE = 1e-6  # relative, in float64
 # The smallest divisor of a relative error: below it a leaf's reference gradient counts
@@ -37,8 +37,6 @@ REL_ERROR_FLOOR = 1e-12
 _EPS64 = float(np.finfo(np.float64).eps)
 # The most float64 entries the compiled check's batch of directions may hold (256 MiB).
 SPREAD_LIMIT = 1 << 25
-# XLA options for programs that run once on small arrays (checks, grading).
-FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,9 +313,9 @@ def _compiled_check(layer, eps, directions):
         numeric, noise = jax.vmap(one)(spread)
         return ref, got, numeric, noise
 
-    # The program runs once on small arrays: XLA's cheapest backend optimization halves
-    # its compilation and changes no value a check reads (float64, tolerance 1e-6).
-    return jax.jit(program, compiler_options=FAST_COMPILE)
+    # The program runs once on small arrays: compiled for a fast compilation
+    # (_core.run_once_options), which changes no value a check reads (float64).
+    return jit_once(program)
 
 
 def _report(layer, tolerance, notes, ref_params, ref_x, got_params, got_x,

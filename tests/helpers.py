@@ -34,11 +34,15 @@ RTOL_AUTODIFF = 1e-9
 # ~1e-16 / 1e-6; 1e-6 relative leaves a wide margin and still catches any real error.
 FD_EPS = 1e-6
 RTOL_FD = 1e-6
-# The checks run each compiled program once on tiny arrays: compiling fast matters,
-# running fast does not. (Numerics are unaffected: XLA's optimisation level changes
-# code generation, not the float64 arithmetic asked for.)
-FAST_COMPILE = {"xla_backend_optimization_level": 0,
-                "xla_llvm_disable_expensive_passes": True}
+
+
+def fast_compile() -> dict:
+    """Compiler options for the checks' programs, which run once on tiny arrays:
+    compiling fast matters, running fast does not (jaxbp's own options for such
+    programs; the float64 arithmetic asked for is unchanged)."""
+    from jaxbp._core import run_once_options
+
+    return run_once_options()
 
 
 def distinct_inputs(rng, shape, dtype=np.float64, low=0.05, high=2.0):
@@ -162,7 +166,7 @@ def layer_gradients(layer, params, x, dy, directions):
                               for g, v in zip(grads, directions)])
         return y, manual, reference, numeric, analytic
 
-    compiled = jax.jit(compute).lower(params, x, dy, directions).compile(FAST_COMPILE)
+    compiled = jax.jit(compute).lower(params, x, dy, directions).compile(fast_compile())
     y, manual, reference, numeric, analytic = compiled(params, x, dy, directions)
     return {"y": y, "manual": manual, "reference": reference, "fd_numeric": numeric,
             "fd_analytic": analytic}
@@ -290,7 +294,7 @@ def assert_loss_matches_autodiff(loss, pred, target, *, eager=True, fd=True, see
             analytic = jnp.stack([jnp.vdot(dpred, v) for v in dirs])
             return value, dpred, ref, numeric, analytic
 
-        compiled = jax.jit(compute).lower(pred).compile(FAST_COMPILE)
+        compiled = jax.jit(compute).lower(pred).compile(fast_compile())
         value, dpred, ref, numeric, analytic = compiled(pred)
         assert value.shape == (), f"{loss.name}: value has shape {value.shape}, want ()"
         assert dpred.shape == pred.shape and dpred.dtype == pred.dtype, (

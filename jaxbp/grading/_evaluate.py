@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from jaxbp._core import run_once_options
 from jaxbp.grading import _sandbox
 from jaxbp.grading._compare import (LeafComparison, Mistake, StructureError, diagnose,
                                     diagnose_across, match)
@@ -259,7 +260,8 @@ class _Grader:
             raise _Stop("error", f"no file {self.path}")
         job = _sandbox.Job(self.ex.name, self.ex.module, self.impl.root, calls,
                            self.ex.static_argnums, self.time_limit, scan=self.scan,
-                           mutation_cases=tuple(mutation_cases))
+                           mutation_cases=tuple(mutation_cases),
+                           compiler_options=run_once_options())
         outcome = self.sandbox.run(job)
         self.landlock = outcome.landlock
         if outcome.stop is not None:

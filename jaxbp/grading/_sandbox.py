@@ -73,6 +73,7 @@ class Job:
     jit: bool = True
     mutation_cases: tuple = ()  # cases also called eagerly on numpy inputs, then compared
     scan_only: tuple = ()       # ((module, function), ...): only the source checks
+    compiler_options: dict | None = None  # XLA options for the learner's jitted function
 
 
 @dataclasses.dataclass
@@ -320,6 +321,7 @@ class Sandbox:
                 "jit": job.jit, "scan": job.scan, "cases": cases,
                 "mutation_cases": list(job.mutation_cases),
                 "scan_only": [list(pair) for pair in job.scan_only],
+                "compiler_options": job.compiler_options,
                 "cpu_limit": int(3600 if limit is None else
                                  300 + 3 * limit * (len(cases) + 2)),
                 "memory_limit": self.memory_limit, "landlock": self.landlock,

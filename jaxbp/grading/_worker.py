@@ -925,7 +925,11 @@ def _grade(job, emit):
 def _cases(job, fn, arrays, root, emit):
     import jax
 
-    jitted = jax.jit(fn, static_argnums=tuple(job["static_argnums"]))
+    # The learner's function runs once per case: compiled as the grader's references
+    # are, for a fast compilation (the options come with the job: this process must
+    # not compile before it forks, and imports nothing from jaxbp).
+    jitted = jax.jit(fn, static_argnums=tuple(job["static_argnums"]),
+                     compiler_options=job.get("compiler_options") or None)
     jit_failure = None
     for i, case in enumerate(job["cases"]):
         CLOCK.case = i

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxbp._core import jit_once
 from jaxbp.grading._compare import Mistake
 
 # ------------------------------------------------------------------ the data model
@@ -198,14 +199,11 @@ def np64(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
-# A reference runs once per case: XLA's cheapest optimization level compiles it about
-# twice as fast, and float64 results agree to rounding.
-QUICK_COMPILE = {"xla_backend_optimization_level": 0}
-
-
 def quick_jit(f, **kwargs):
-    """``jax.jit`` for a function that runs once or twice (see :data:`QUICK_COMPILE`)."""
-    return jax.jit(f, compiler_options=QUICK_COMPILE, **kwargs)
+    """``jax.jit`` for a function that runs once or twice: a reference runs once per
+    case, and compiled with :func:`jaxbp._core.run_once_options` it compiles about
+    twice as fast (float64 results agree to rounding)."""
+    return jit_once(f, **kwargs)
 
 
 def vjp_of(f, primals, cotangent):
@@ -215,7 +213,7 @@ def vjp_of(f, primals, cotangent):
 
 
 def grad_of(f, *args):
-    return jax.jit(jax.grad(f))(*args)
+    return quick_jit(jax.grad(f))(*args)
 
 
 def out_shape(f, *args):
@@ -343,7 +341,7 @@ def backward_matrices(layers, params, residuals, xs) -> tuple:
     for i, layer in enumerate(layers):
         shape = tuple(xs[i + 1].shape)
 
-        @jax.jit
+        @quick_jit
         def flat(dy, p, r, layer=layer, shape=shape):
             dparams, dx = layer.backward(p, r, dy.reshape(shape))
             return jnp.concatenate([jnp.ravel(a) for a in jax.tree.leaves(dparams)]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxbp.grading.spec import (MISSING_DERIVATIVE, Case, DocCase, case_rng, exercise, f64,
                                  grad_of, mistake, nonzero, notes_example, np64, param_value,
-                                 printed_number, sigmoid_np)
+                                 printed_number, quick_jit, sigmoid_np)
 
 
 def _doc002_forward(w, x):
@@ -135,7 +137,9 @@ def _doc000_reference(params, x, target, lr, convention):
     return tuple(new)
 
 
-_DOC000_REFERENCE = jax.jit(_doc000_reference, static_argnums=(4,))
+@functools.cache
+def _doc000_reference_jit():
+    return quick_jit(_doc000_reference, static_argnums=(4,))
 
 
 def _doc000_np(params, x, target, lr, convention):
@@ -197,7 +201,7 @@ def _doc000_cases():
                                   ((2, 4, 3), "notes", 1.5), ((1, 3, 1, 2, 2), "standard", 2.0)]:
         params, x, target = _doc000_random(rng, sizes)
         pj = jax.tree.map(f64, params)
-        expected = _DOC000_REFERENCE(pj, f64(x), f64(target), lr, convention)
+        expected = _doc000_reference_jit()(pj, f64(x), f64(target), lr, convention)
         label = f"layers {'-'.join(map(str, sizes))}, lr {lr}, convention {convention!r}"
         cases.append(Case(label, (pj, f64(x), f64(target), lr, convention), expected,
                           lambda p=params, x=x, t=target, lr=lr, c=convention:
@@ -219,7 +223,7 @@ def _doc000_doc():
     dense = [i for i, p in enumerate(ex.params) if p != ()]
     params = tuple({k: f64(v) for k, v in ex.params[i].items()} for i in dense)
     x, target, lr = f64(ex.x[0]), f64(ex.target[0]), ex.learning_rate
-    expected = _DOC000_REFERENCE(params, x, target, lr, "notes")
+    expected = _doc000_reference_jit()(params, x, target, lr, "notes")
     exact = {row.name: row.notes for row in notes.compare(ex)}
     printed = []
     for ref in ex.param_table:
