@@ -53,6 +53,20 @@ def load() -> str:
         return "unknown"
 
 
+def versions() -> str:
+    """The packages whose versions move these figures (ml_dtypes: its 0.7.0 takes
+    over a second to import, which every row pays through `import jax`)."""
+    from importlib import metadata
+
+    out = []
+    for name in ("jax", "jaxlib", "ml_dtypes", "numpy"):
+        try:
+            out.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{name} missing")
+    return ", ".join(out)
+
+
 def time_command(argv, env, cwd) -> tuple[float, int]:
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, *argv], cwd=cwd, env=env,
@@ -87,6 +101,7 @@ def main(argv=None) -> int:
     out_dir = tempfile.mkdtemp(prefix="jaxbp-latency-out-")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"versions: {versions()}")
     print(f"load average (1, 5, 15 min) at start: {load()}")
     results = []
     try:
@@ -114,6 +129,7 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": platform.machine(), "cores": os.cpu_count(),
+                       "versions": versions(),
                        "rows": results}, f, indent=2)
     return 0
 

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 DEMOS = ("cnn", "mlp", "doc000", "resnet", "gpt")
 DEFAULT_OUT = "jaxbp-demo-out"
-DEFAULT_EPOCHS = {"cnn": 40, "mlp": 60, "doc000": 3000}
+DEFAULT_EPOCHS = {"cnn": 20, "mlp": 60, "doc000": 3000}
 TARGET_ACCURACY = 0.98  # the CNN demo's goal on the digits
 
 
@@ -341,8 +341,9 @@ def prepare_classifier(args, epochs, demo, build) -> ClassifierSetup:
 def train_runs(args, net, loss, optimizer, params, ds, shuffle_key, epochs, batch_size,
                runs, verbose, state=None) -> dict:
     """Trains ``net`` once per entry of ``runs`` ("manual", "autodiff") from the same
-    params, keys and minibatches; prints each run's held-out result and how far the two
-    runs' losses drift apart. Returns ``{label: FitResult}``, the hand-written run first.
+    params, keys and minibatches, side by side in threads (one after the other with
+    ``--impl``); prints each run's held-out result and how far the two runs' losses
+    drift apart. Returns ``{label: FitResult}``, the hand-written run first.
 
     jax.grad runs one call per minibatch: inside lax.scan, XLA on CPU compiles the
     convolution kernel gradient that jax.grad emits about 10x slower (the hand-written
@@ -353,8 +354,9 @@ def train_runs(args, net, loss, optimizer, params, ds, shuffle_key, epochs, batc
 
     from jaxbp import train
 
-    results = {}
-    for grads in runs:
+    import concurrent.futures
+
+    def one(grads):
         label = "hand-written backward" if grads == "manual" else "jax.grad (autodiff)"
         fused = grads == "manual" and not args.per_step
         t0 = time.perf_counter()
@@ -369,12 +371,23 @@ def train_runs(args, net, loss, optimizer, params, ds, shuffle_key, epochs, batc
                 raise
             raise DemoError(f"training with --impl {args.impl} failed: "
                             f"{type(e).__name__}: {e}") from e
-        seconds = time.perf_counter() - t0
+        return label, fused, result, time.perf_counter() - t0
+
+    # The two runs train side by side, one thread each: XLA releases the GIL while it
+    # compiles and computes, so on two cores the comparison run costs little extra
+    # wall time. With --impl they run one after the other: a learner's failing layer
+    # is reported as soon as its run fails.
+    side_by_side = len(runs) > 1 and args.impl is None
+    with concurrent.futures.ThreadPoolExecutor(len(runs) if side_by_side else 1) as pool:
+        done = [f.result() for f in [pool.submit(one, g) for g in runs]]
+    results = {}
+    for label, fused, result, seconds in done:
         results[label] = result
         h = result.history
         print(f"  {label:22s} held-out accuracy {100 * h['val_accuracy'][-1]:5.1f}%  "
               f"loss {h['val_loss'][-1]:.4f}  train loss {h['loss'][-1]:.4f}  "
-              f"({seconds:.1f} s with compilation; "
+              f"({seconds:.1f} s with compilation"
+              f"{', side by side with the other run' if side_by_side else ''}; "
               f"{'one compiled call per epoch' if fused else 'one call per minibatch'})")
     labels = list(results)
     if len(labels) == 2:

@@ -494,24 +494,55 @@ def _positive(value, argument, where):
 # --------------------------------------------------------------------------- evaluation
 
 
+def _chunked(chunk_fn, x, y, batch_size):
+    """``(sum of the chunks' loss x rows, correct rows)`` over ``x``, ``y`` in chunks of
+    ``batch_size`` rows: the full chunks under ``lax.map`` (one at a time, so memory
+    holds one chunk's activations), then the remainder; one traced program for the
+    whole dataset instead of one compiled call (and compilation) per chunk shape."""
+    def wide(v):  # sums in at least float32 (a bfloat16 loss too)
+        return v.astype(jnp.promote_types(v.dtype, jnp.float32))
+
+    n = x.shape[0]
+    full, rest = divmod(n, batch_size)
+    totals, corrects = [], []
+    if full:
+        head = full * batch_size
+        xs = x[:head].reshape(full, batch_size, *x.shape[1:])
+        ys = y[:head].reshape(full, batch_size, *y.shape[1:])
+        values, rights = jax.lax.map(lambda xy: chunk_fn(*xy), (xs, ys))
+        totals.append(jnp.sum(wide(values)) * batch_size)
+        corrects.append(jnp.sum(rights))
+    if rest:
+        value, right = chunk_fn(x[n - rest:], y[n - rest:])
+        totals.append(wide(value) * rest)
+        corrects.append(right)
+    return sum(totals[1:], totals[0]), sum(corrects[1:], corrects[0])
+
+
 @functools.lru_cache(maxsize=32)
 def _eval_fn(net, loss):
-    def f(params, x, y):
+    def chunk(params, x, y):
         pred, _ = net.forward(params, x)
         value, _ = loss.forward(pred, y)
         return value, _correct(pred, y)
 
-    return jax.jit(f)
+    def f(params, x, y, batch_size):
+        return _chunked(functools.partial(chunk, params), x, y, batch_size)
+
+    return jax.jit(f, static_argnums=3)
 
 
 @functools.lru_cache(maxsize=32)
 def _eval_fn_state(net, loss):
-    def f(params, state, x, y):
+    def chunk(params, state, x, y):
         pred, _, _ = apply(net, params, state, x, train=False)  # inference mode
         value, _ = loss.forward(pred, y)
         return value, _correct(pred, y)
 
-    return jax.jit(f)
+    def f(params, state, x, y, batch_size):
+        return _chunked(functools.partial(chunk, params, state), x, y, batch_size)
+
+    return jax.jit(f, static_argnums=4)
 
 
 def _correct(pred, y):
@@ -530,7 +561,8 @@ def _correct(pred, y):
 
 def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
              mesh: Mesh | None = None, state=None) -> tuple[float, float]:
-    """The loss and the accuracy of ``net`` on a dataset, in compiled chunks.
+    """The loss and the accuracy of ``net`` on a dataset: one compiled call, which runs
+    the network on ``batch_size`` rows at a time.
 
     Accuracy is the fraction of examples whose predicted class (arg-max over the last
     axis of the prediction ``(n, classes)``) equals the target's: the integer label, or
@@ -542,7 +574,7 @@ def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
       params: the network's parameters (not consumed).
       x: ``(n, *input_shape)``.
       y: targets, ``(n,)`` integer labels or ``(n, ...)`` arrays.
-      batch_size: examples per compiled call (memory, not results, depends on it).
+      batch_size: rows per chunk (memory, not results, depends on it).
       mesh: if given, each chunk is replicated on the mesh, where ``params`` live.
       state: for a network with dropout or batch norm, its state (from training, or
         :func:`jaxbp.init_state`): it runs in inference mode (``jaxbp.apply(...,
@@ -560,21 +592,18 @@ def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
         raise ValueError(f"{where}: y must have {n} rows, one per row of x "
                          f"{shape_str(np.shape(x))}, got {shape_str(np.shape(y))}")
     sh = _shardings(mesh, where)
+    if sh is not None:
+        x, y = _place(x, sh.replicated), _place(y, sh.replicated)
+    else:
+        x, y = to_device(x), to_device(y)
+    batch_size = min(batch_size, n)
     if net.apply is not None:
         if sh is not None and state is not None:
             state = _place(state, sh.replicated)
-        f = functools.partial(_eval_fn_state(net, loss), params, state)
+        total, correct = _eval_fn_state(net, loss)(params, state, x, y, batch_size)
     else:
-        f = functools.partial(_eval_fn(net, loss), params)
-    total, correct = 0.0, 0.0
-    for start in range(0, n, batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        if sh is not None:
-            xb, yb = _place(xb, sh.replicated), _place(yb, sh.replicated)
-        value, right = f(xb, yb)
-        total += float(value) * xb.shape[0]
-        correct += float(right)
-    return total / n, correct / n
+        total, correct = _eval_fn(net, loss)(params, x, y, batch_size)
+    return float(total) / n, float(correct) / n
 
 
 # --------------------------------------------------------------------------- fit
@@ -645,14 +674,15 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
     _check_key(key, where)
     x, y = np.asarray(x), np.asarray(y)
     n = _check_dataset(x, y, batch_size, where)
-    params = jax.tree.map(jnp.array, params)  # a copy: the steps donate their inputs
-    opt_state = optimizer.init(params) if opt_state is None else jax.tree.map(jnp.array,
-                                                                             opt_state)
+    params = _copy(params)  # a copy: the steps donate their inputs
+    # optimizer.init under jit: one compilation, not one per leaf shape (optax's
+    # zeros_like run eagerly compile a small program each)
+    opt_state = jax.jit(optimizer.init)(params) if opt_state is None else _copy(opt_state)
     sh = _shardings(mesh, where)
     stateful = net.apply is not None
     if stateful:
         state = (init_state(net, params) if state is None
-                 else jax.tree.map(jnp.array, state))
+                 else _copy(state))
     else:
         state = None
 
@@ -733,6 +763,21 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
         if bar is not None:
             bar.close()
     return FitResult(params, opt_state, history, state)
+
+
+def _copy(tree):
+    """A copy of every array in ``tree`` on the device, without compiling anything
+    (``jnp.array(a)`` compiles a copy program per shape)."""
+    def one(a):
+        if isinstance(a, jax.Array):
+            try:
+                return jax.device_put(a, may_alias=False)
+            except TypeError:  # a JAX without may_alias
+                return jnp.array(a)
+        if isinstance(a, (np.ndarray, np.generic)):
+            return jax.device_put(np.array(a))
+        return jnp.array(a)
+    return jax.tree.map(one, tree)
 
 
 def _check_key(key, where):
