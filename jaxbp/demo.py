@@ -400,10 +400,11 @@ def train_runs(args, net, loss, optimizer, params, ds, shuffle_key, epochs, batc
 
 
 def _predict(net, params, x, batch_size=1024):
-    import jax
     import numpy as np
 
-    forward = jax.jit(lambda p, xb: net.forward(p, xb)[0])
+    from jaxbp._core import jit_once
+
+    forward = jit_once(lambda p, xb: net.forward(p, xb)[0])  # runs once per chunk
     out = [np.asarray(forward(params, x[i:i + batch_size]))
            for i in range(0, len(x), batch_size)]
     return np.argmax(np.concatenate(out), axis=-1)

@@ -46,7 +46,7 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxbp._apply import apply, init_state
-from jaxbp._core import Layer, Loss, shape_str, to_device
+from jaxbp._core import Layer, Loss, jit_once, shape_str, to_device
 from jaxbp.grad import value_and_grad
 
 GRADS = ("manual", "autodiff")
@@ -485,6 +485,18 @@ def minibatch_indices(key, n: int, batch_size: int, steps: int | None = None) ->
     return order.reshape(passes * per_pass, batch_size)[:n_steps].astype(jnp.int32)
 
 
+@functools.cache
+def _epoch_order_fn():
+    return jit_once(minibatch_indices, static_argnums=(1, 2, 3))
+
+
+def _epoch_order(key, n, batch_size):
+    """:func:`minibatch_indices` of one pass, for ``fit(fused=False)``: one compiled
+    call (eagerly, the split, permutation and slicing each compile a program). Integer
+    arithmetic: the same indices as ``make_epoch`` draws inside its program."""
+    return _epoch_order_fn()(key, n, batch_size, None)
+
+
 def _positive(value, argument, where):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{where}: {argument} must be a positive int, got {value!r}")
@@ -505,7 +517,11 @@ def _chunked(chunk_fn, x, y, batch_size):
     n = x.shape[0]
     full, rest = divmod(n, batch_size)
     totals, corrects = [], []
-    if full:
+    if full == 1:
+        value, right = chunk_fn(x[:batch_size], y[:batch_size])
+        totals.append(wide(value) * batch_size)
+        corrects.append(right)
+    elif full:
         head = full * batch_size
         xs = x[:head].reshape(full, batch_size, *x.shape[1:])
         ys = y[:head].reshape(full, batch_size, *y.shape[1:])
@@ -711,17 +727,17 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
             if fused and stateful:
                 params, state, opt_state, losses = run_epoch(params, state, opt_state,
                                                              sub, xd, yd)
-                epoch_loss = float(jnp.mean(losses))
+                epoch_loss = float(np.mean(np.asarray(losses)))
             elif fused:
                 params, opt_state, losses = run_epoch(params, opt_state, sub, xd, yd)
-                epoch_loss = float(jnp.mean(losses))
+                epoch_loss = float(np.mean(np.asarray(losses)))
             else:
                 losses = []
                 if stateful:  # the minibatches and keys make_epoch would draw
                     shuffle_key, keys = step_keys(sub, n // batch_size)
-                    order = np.asarray(minibatch_indices(shuffle_key, n, batch_size))
+                    order = np.asarray(_epoch_order(shuffle_key, n, batch_size))
                 else:
-                    order = np.asarray(minibatch_indices(sub, n, batch_size))
+                    order = np.asarray(_epoch_order(sub, n, batch_size))
                 for i, idx in enumerate(order):
                     if mesh is not None and jax.process_count() > 1:
                         # Every process holds the whole dataset and passes its own
@@ -733,7 +749,7 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
                     else:
                         params, opt_state, value = step(params, opt_state, x[idx], y[idx])
                     losses.append(value)
-                epoch_loss = float(jnp.mean(jnp.stack(losses)))
+                epoch_loss = float(np.mean(jax.device_get(losses)))
             history["epoch"].append(epoch)
             history["loss"].append(epoch_loss)
             line = {"loss": epoch_loss}

@@ -36,6 +36,17 @@ FD_EPS = 1e-6
 RTOL_FD = 1e-6
 
 
+def subprocess_xla_flags(devices: int | None = None) -> str:
+    """``XLA_FLAGS`` for a test's child process that compiles many programs and runs
+    each a few times: ``devices`` virtual CPU devices (if given) and jaxbp's options
+    for programs that run once, those this jaxlib knows (an unknown flag in XLA_FLAGS
+    kills the process, so only options this process compiled with are passed)."""
+    flags = [f"--xla_force_host_platform_device_count={devices}"] if devices else []
+    for name, value in fast_compile().items():
+        flags.append(f"--{name}={str(value).lower() if isinstance(value, bool) else value}")
+    return " ".join(flags)
+
+
 def fast_compile() -> dict:
     """Compiler options for the checks' programs, which run once on tiny arrays:
     compiling fast matters, running fast does not (jaxbp's own options for such

@@ -25,7 +25,7 @@ import pytest
 
 import jaxbp
 from helpers import (PNG_SIGNATURE, assert_layer_matches_autodiff, assert_layer_stays_float32,
-                     random_init)
+                     random_init, subprocess_xla_flags)
 from jaxbp.layers.attention import causal_mask, masked_softmax, masked_softmax_backward
 
 # ------------------------------------------------------------------------- contract
@@ -416,8 +416,7 @@ FOUR_DEVICES = textwrap.dedent("""
 def test_gpt_trains_on_four_devices_like_on_one():
     """A GPT's hand-written training step with mesh= over 4 virtual CPU devices (the
     batch of 8 split 2 per device) gives the one-device parameters and losses."""
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4 "
-                                         "--xla_backend_optimization_level=0",
+    env = dict(os.environ, XLA_FLAGS=subprocess_xla_flags(devices=4),
                JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-W", "error", "-c", FOUR_DEVICES], env=env,
                           capture_output=True, text=True, timeout=600)

@@ -16,6 +16,8 @@ import textwrap
 
 import pytest
 
+from helpers import subprocess_xla_flags
+
 SCRIPT = textwrap.dedent("""
     import json
     import jax
@@ -84,10 +86,9 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def four_devices():
-    # XLA's cheapest optimization level: the child compiles many small programs that
+    # compiled for a fast compilation: the child compiles many small programs that
     # run a few times, and compares runs compiled alike
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4 "
-                                         "--xla_backend_optimization_level=0",
+    env = dict(os.environ, XLA_FLAGS=subprocess_xla_flags(devices=4),
                JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-W", "error", "-c", SCRIPT], env=env,
                           capture_output=True, text=True, timeout=300)
@@ -176,7 +177,7 @@ def test_two_processes_train_like_one_device_with_the_same_code(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = str(sock.getsockname()[1])
     env = dict(os.environ, JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_backend_optimization_level=0")  # one device each
+               XLA_FLAGS=subprocess_xla_flags())  # one device each
     procs = [subprocess.Popen([sys.executable, "-c", MULTIHOST, port, str(pid)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for pid in (0, 1)]

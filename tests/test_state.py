@@ -15,7 +15,7 @@ import optax
 import pytest
 
 import jaxbp
-from helpers import assert_layer_matches_autodiff
+from helpers import assert_layer_matches_autodiff, subprocess_xla_flags
 from jaxbp import train
 
 KEY = jax.random.key(0)
@@ -319,8 +319,7 @@ def test_four_devices_train_like_one_with_state():
     import subprocess
     import sys
 
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4 "
-                                         "--xla_backend_optimization_level=0",
+    env = dict(os.environ, XLA_FLAGS=subprocess_xla_flags(devices=4),
                JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-W", "error", "-c", SHARDED], env=env,
                           capture_output=True, text=True, timeout=300)
