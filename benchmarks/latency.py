@@ -40,7 +40,8 @@ ROWS = {
               ["-m", "jaxbp", "grade", "--impl", "solutions"]),
     "demo": ("jaxbp demo --no-plots (digits CNN, with the jax.grad comparison)",
              ["-m", "jaxbp", "demo", "--no-plots"]),
-    "suite": ("the test suite (pytest -q)", ["-m", "pytest", "-q", "-p", "no:cacheprovider"]),
+    "suite": ("the test suite (pytest -q -n auto)",
+              ["-m", "pytest", "-q", "-n", "auto", "-p", "no:cacheprovider"]),
 }
 DEFAULT_ROWS = ["help", "argerror", "check", "grade1", "grade", "demo"]
 

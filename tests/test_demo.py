@@ -43,6 +43,17 @@ def test_cnn_demo_trains_both_ways_and_writes_three_plots(capsys, tmp_path):
     for label in ("hand-written backward", "jax.grad (autodiff)"):
         assert f"{label} epoch 1/2" in out and f"{label} epoch 2/2" in out
     assert "(N s) is the time elapsed since that run's training started" in out
+    # the two runs trained side by side (threads); alone, the hand-written run's
+    # numbers are the same
+    assert "side by side with the other run" in out
+    code, alone, err = run_demo(capsys, "--epochs", "2", "--no-autodiff", "--no-plots")
+    assert code == 0, err
+
+    def result(text):
+        return re.search(r"hand-written backward +held-out accuracy +([\d.]+)% +loss "
+                         r"([\d.]+) +train loss ([\d.]+)", text).groups()
+    assert result(alone) == result(out)
+    assert "side by side" not in alone
 
 
 @pytest.mark.slow
