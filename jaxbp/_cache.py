@@ -9,8 +9,9 @@ Where: ``$JAXBP_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/jaxbp/xla`` (by defau
 ``~/.cache/jaxbp/xla``). It is safe to delete at any time. ``JAXBP_CACHE_DIR=off``
 switches it off (``benchmarks/latency.py`` does, to measure first runs). ``jaxbp bench``
 never uses it (it reports first-call compile times). ``jaxbp grade`` caches the grader's
-own programs only: the learner's code runs in a sandboxed worker with a clean
-environment that neither reads nor writes the cache.
+own programs only, and only where Landlock confines the learner's code (which runs in
+a sandboxed worker with a clean environment that neither reads nor writes the cache)
+to its job's folder: without Landlock that code could write where the grader reads.
 """
 
 from __future__ import annotations

@@ -135,3 +135,29 @@ def test_the_command_is_registered():
     from jaxbp.cli import COMMANDS
     assert COMMANDS["grade"][0] == "jaxbp.grading.cli"
     assert COMMANDS["exercises"][0] == "jaxbp.grading.generate"
+
+
+@pytest.mark.parametrize("abi,confined,cached", [(7, True, True), (0, True, False),
+                                                 (7, False, False)])
+def test_the_references_are_cached_only_where_landlock_confines_the_learner(
+        monkeypatch, abi, confined, cached):
+    """Without Landlock a learner's code could write compiled programs where the grader
+    reads its references: the grader then caches nothing."""
+    from jaxbp import _cache
+    from jaxbp.grading import _worker
+
+    calls = []
+    monkeypatch.setattr(_worker, "landlock_abi", lambda: abi)
+    monkeypatch.setattr(_cache, "enable", lambda: calls.append(1) or "/cache")
+    sandbox = argparse.Namespace(landlock=confined)
+    assert cli.cache_references(sandbox) == ("/cache" if cached else None)
+    assert bool(calls) == cached
+
+
+def test_landlock_abi_is_the_kernels_version_or_zero():
+    from jaxbp.grading import _worker
+
+    abi = _worker.landlock_abi()
+    assert isinstance(abi, int) and abi >= 0
+    if not sys.platform.startswith("linux"):
+        assert abi == 0

@@ -725,23 +725,35 @@ _FS_TRUNCATE, _FS_IOCTL_DEV, _FS_REFER = 1 << 14, 1 << 15, 1 << 13
 _FILE_RIGHTS = _FS_EXECUTE | _FS_WRITE_FILE | _FS_READ_FILE | _FS_TRUNCATE | _FS_IOCTL_DEV
 
 
-def landlock(read: list[str], write: list[str]) -> int:
-    """Confines this process (and any it starts) to reading ``read`` and writing
-    ``write``; no TCP, and no signals to processes outside it where the kernel can.
-    Returns the kernel's Landlock ABI version, or 0 where Landlock is not available
-    (the other locks still hold)."""
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, or 0 where Landlock is not available."""
     import ctypes
     import platform
 
     if sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64",
                                                               "AMD64", "arm64"):
         return 0
+    try:
+        syscall = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return 0
+    syscall.restype = ctypes.c_long
+    return max(0, int(syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))))
+
+
+def landlock(read: list[str], write: list[str]) -> int:
+    """Confines this process (and any it starts) to reading ``read`` and writing
+    ``write``; no TCP, and no signals to processes outside it where the kernel can.
+    Returns the kernel's Landlock ABI version, or 0 where Landlock is not available
+    (the other locks still hold)."""
+    import ctypes
+
+    abi = landlock_abi()
+    if abi < 1:
+        return 0
     libc = ctypes.CDLL(None, use_errno=True)
     syscall = libc.syscall
     syscall.restype = ctypes.c_long
-    abi = syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
-    if abi < 1:
-        return 0
     handled = (1 << 13) - 1
     handled |= _FS_REFER if abi >= 2 else 0
     handled |= _FS_TRUNCATE if abi >= 3 else 0

@@ -127,6 +127,19 @@ def _preload():
     del jaxbp
 
 
+def cache_references(sandbox) -> str | None:
+    """Keeps the grader's own programs (the references) in JAX's persistent cache, where
+    Landlock confines the learner's code to its job's folder; returns the folder, or
+    None. The worker's env has no cache; but without Landlock the learner's code could
+    write where the grader reads its references, so then nothing is cached."""
+    from jaxbp import _cache
+    from jaxbp.grading import _worker
+
+    if not (sandbox.landlock and _worker.landlock_abi() >= 1):
+        return None
+    return _cache.enable()
+
+
 def run(args) -> int:
     # The grader compiles many small functions once each (the cases' answers): XLA's
     # quick compilation saves a third of its time. Read when JAX's backend starts (the
@@ -152,9 +165,7 @@ def run(args) -> int:
         sandbox.start()
     except Exception:  # noqa: BLE001 - started again when needed, which then reports
         pass
-    from jaxbp import _cache
-
-    _cache.enable()  # the grader's own programs only: the worker's env has no cache
+    cache_references(sandbox)
     from jaxbp import grading
     from jaxbp.grading import _report, spec
 
