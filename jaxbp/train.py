@@ -607,6 +607,9 @@ def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
     if np.shape(y)[:1] != (n,):
         raise ValueError(f"{where}: y must have {n} rows, one per row of x "
                          f"{shape_str(np.shape(x))}, got {shape_str(np.shape(y))}")
+    if n == 0:
+        raise ValueError(f"{where}: x must have at least one row, got shape "
+                         f"{shape_str(np.shape(x))}")
     sh = _shardings(mesh, where)
     if sh is not None:
         x, y = _place(x, sh.replicated), _place(y, sh.replicated)
@@ -691,9 +694,7 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
     x, y = np.asarray(x), np.asarray(y)
     n = _check_dataset(x, y, batch_size, where)
     params = _copy(params)  # a copy: the steps donate their inputs
-    # optimizer.init under jit: one compilation, not one per leaf shape (optax's
-    # zeros_like run eagerly compile a small program each)
-    opt_state = jax.jit(optimizer.init)(params) if opt_state is None else _copy(opt_state)
+    opt_state = _init_optimizer(optimizer, params) if opt_state is None else _copy(opt_state)
     sh = _shardings(mesh, where)
     stateful = net.apply is not None
     if stateful:
@@ -779,6 +780,16 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
         if bar is not None:
             bar.close()
     return FitResult(params, opt_state, history, state)
+
+
+def _init_optimizer(optimizer, params):
+    """``optimizer.init(params)`` under jit: one compilation, not one per leaf shape
+    (optax's zeros_like run eagerly compile a small program each); eagerly for an
+    optimizer whose init cannot be traced."""
+    try:
+        return jax.jit(optimizer.init)(params)
+    except Exception:  # noqa: BLE001 - e.g. an init with Python-side logic
+        return optimizer.init(params)
 
 
 def _copy(tree):

@@ -213,13 +213,38 @@ def test_evaluate_matches_a_direct_computation_in_any_chunking():
     pred = net.forward(params, x)[0]
     want_loss = float(loss.forward(pred, y)[0])
     want_acc = float(np.mean(np.argmax(np.asarray(pred), axis=1) == y))
-    for batch_size in (50, 16, 7):
+    for batch_size in (100, 50, 25, 16, 7):  # one chunk, whole chunks, a remainder
         got_loss, got_acc = train.evaluate(net, loss, params, x, y, batch_size=batch_size)
         assert got_loss == pytest.approx(want_loss, rel=1e-5)
         assert got_acc == pytest.approx(want_acc)
     # One-hot targets count the same way as integer labels.
     onehot = np.eye(3, dtype=np.float32)[y]
     assert train.evaluate(net, loss, params, x, onehot)[1] == pytest.approx(want_acc)
+
+
+def test_evaluate_names_an_empty_dataset():
+    net, loss = small_mlp(), jaxbp.softmax_cross_entropy()
+    params, _ = net.init(jax.random.key(2), (2,))
+    with pytest.raises(ValueError, match=r"evaluate: x must have at least one row"):
+        train.evaluate(net, loss, params, np.zeros((0, 2), np.float32),
+                       np.zeros((0,), np.int32))
+
+
+def test_fit_takes_an_optimizer_whose_init_cannot_be_traced():
+    """fit initializes the optimizer under jit (one compilation); an init with
+    Python-side logic on the values runs eagerly instead."""
+    net, loss = small_mlp(), jaxbp.softmax_cross_entropy()
+    x, y = blobs(32)
+    params, _ = net.init(jax.random.key(2), (2,))
+    sgd = optax.sgd(0.1)
+
+    def init(p):  # bool() of a traced value fails under jit
+        assert bool(jnp.all(jnp.isfinite(jax.tree.leaves(p)[0])))
+        return sgd.init(p)
+
+    result = train.fit(net, loss, optax.GradientTransformation(init, sgd.update), params,
+                       x, y, key=jax.random.key(0), epochs=1, batch_size=8)
+    assert np.isfinite(result.history["loss"][0])
 
 
 def test_evaluate_accuracy_is_nan_for_a_single_output():
