@@ -212,6 +212,14 @@ def vjp_of(f, primals, cotangent):
     return quick_jit(lambda p, c: jax.vjp(f, *p)[1](c))(tuple(primals), cotangent)
 
 
+def value_and_vjp_of(f, primals, cotangent):
+    """``(f(*primals), vjp of f applied to cotangent)`` in one compiled call."""
+    def both(p, c):
+        y, pullback = jax.vjp(f, *p)
+        return y, pullback(c)
+    return quick_jit(both)(tuple(primals), cotangent)
+
+
 def grad_of(f, *args):
     return quick_jit(jax.grad(f))(*args)
 

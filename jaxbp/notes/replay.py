@@ -16,9 +16,9 @@ arithmetic.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from jaxbp._core import jit_once
 from jaxbp.notes._example import Example, Trace
 
 CONVENTIONS = ("notes", "standard")
@@ -52,30 +52,43 @@ def trace(example: Example, convention: str = "notes") -> Trace:
     """
     _check_convention(convention, "trace")
     _check_worked(example, "trace")
-    layers = example.net.layers or (example.net,)
-    lr = example.learning_rate
+    layers = tuple(example.net.layers or (example.net,))
+
+    def step(params, x, target):
+        return _step(layers, example.loss, example.learning_rate, convention, params, x,
+                     target)
+
     with jax.enable_x64(True):
-        as64 = lambda a: jnp.asarray(a, dtype=jnp.float64)  # noqa: E731
-        params = jax.tree.map(as64, example.params)
-        acts, residuals = [as64(example.x)], []
-        for layer, p in zip(layers, params):
-            y, r = layer.forward(p, acts[-1])
-            acts.append(y)
-            residuals.append(r)
-        loss, loss_residuals = example.loss.forward(acts[-1], as64(example.target))
-        dy = loss_dy = example.loss.backward(loss_residuals)
-        n = len(layers)
-        dys, grads, new_params = [None] * n, [None] * n, [None] * n
-        for i in reversed(range(n)):
-            dys[i] = dy
-            grads[i], dx = layers[i].backward(params[i], residuals[i], dy)
-            new_params[i] = jax.tree.map(lambda p, g: p - lr * g, params[i], grads[i])
-            if convention == "notes" and jax.tree.leaves(params[i]):
-                # The documents' order: pass the error down through the updated weights.
-                _, dx = layers[i].backward(new_params[i], residuals[i], dy)
-            dy = dx
-        return Trace(tuple(acts), tuple(dys), tuple(grads), params, tuple(new_params),
-                     loss, loss_dy, tuple(residuals))
+        as64 = lambda a: jax.device_put(np.asarray(a, dtype=np.float64))  # noqa: E731
+        args = (jax.tree.map(as64, example.params), as64(example.x), as64(example.target))
+        try:
+            # One compiled program (run once): op by op, each operation on each new
+            # shape would compile a program of its own.
+            return jit_once(step)(*args)
+        except TypeError:  # a layer whose residuals are not all arrays: op by op
+            return step(*args)
+
+
+def _step(layers, loss_fn, lr, convention, params, x, target) -> Trace:
+    acts, residuals = [x], []
+    for layer, p in zip(layers, params):
+        y, r = layer.forward(p, acts[-1])
+        acts.append(y)
+        residuals.append(r)
+    loss, loss_residuals = loss_fn.forward(acts[-1], target)
+    dy = loss_dy = loss_fn.backward(loss_residuals)
+    n = len(layers)
+    dys, grads, new_params = [None] * n, [None] * n, [None] * n
+    for i in reversed(range(n)):
+        dys[i] = dy
+        grads[i], dx = layers[i].backward(params[i], residuals[i], dy)
+        new_params[i] = jax.tree.map(lambda p, g: p - lr * g, params[i], grads[i])
+        if convention == "notes" and jax.tree.leaves(params[i]):
+            # The documents' order: pass the error down through the updated weights.
+            _, dx = layers[i].backward(new_params[i], residuals[i], dy)
+        dy = dx
+    return Trace(tuple(acts), tuple(dys), tuple(grads), tuple(params), tuple(new_params),
+                 loss, loss_dy, tuple(residuals))
 
 
 def _param_values(example, tree, suffix):

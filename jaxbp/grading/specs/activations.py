@@ -8,7 +8,7 @@ import numpy as np
 
 from jaxbp.grading.spec import (MISSING_DERIVATIVE, Case, DocCase, exercise, f64, mistake,
                                  nonzero, notes_example, np64, operand, printed_number,
-                                 printed_record, quick_jit, shape_label, sigmoid_np, vjp_of,
+                                 printed_record, shape_label, sigmoid_np, value_and_vjp_of,
                                  case_rng)
 
 
@@ -23,8 +23,7 @@ def _activation_cases(name, forward, shapes, keep, extra, kinks=False):
         if kinks:
             x[0, 0] = x[-1, -1] = 0.0
         xj, dyj = f64(x), f64(dy)
-        y = quick_jit(forward)(xj)
-        (dx,) = vjp_of(forward, (xj,), dyj)
+        y, (dx,) = value_and_vjp_of(forward, (xj,), dyj)
         first = xj if keep == "x" else y
         args = (first, dyj)
 
@@ -135,8 +134,7 @@ def _softmax_cases():
         dy = nonzero(rng, shape)
         f = lambda z: jax.nn.softmax(z, axis=-1)  # noqa: E731
         xj, dyj = f64(x), f64(dy)
-        y = quick_jit(f)(xj)
-        (dx,) = vjp_of(f, (xj,), dyj)
+        y, (dx,) = value_and_vjp_of(f, (xj,), dyj)
         cases.append(Case(shape_label(y=x, dy=dy), (y, dyj), dx,
                           lambda y=np64(y), dy=dy: {"dx": _softmax_mistakes(y, dy)}))
     return cases

@@ -7,7 +7,7 @@ import numpy as np
 
 from jaxbp.grading.spec import (Case, DocCase, case_rng, exercise, f64, mistake, nonzero,
                                  notes_example, np64, operand, param_ref, printed_number,
-                                 printed_record)
+                                 printed_record, quick_jit)
 
 
 def _sgd_mistakes(p, g, lr):
@@ -44,7 +44,9 @@ def _sgd_cases():
         is_shape = lambda s: isinstance(s, tuple) and all(isinstance(d, int) for d in s)  # noqa: E731
         params = jax.tree.map(lambda s: f64(nonzero(rng, s)), shapes, is_leaf=is_shape)
         grads = jax.tree.map(lambda s: f64(nonzero(rng, s)), shapes, is_leaf=is_shape)
-        expected = jax.tree.map(lambda p, g: p - lr * g, params, grads)
+        # one compiled call, not a program per operation and leaf shape
+        expected = quick_jit(lambda p, g, lr=lr: jax.tree.map(lambda a, b: a - lr * b,
+                                                              p, g))(params, grads)
         label = f"params {jax.tree.map(lambda a: tuple(a.shape), params)}, lr {lr}"
         cases.append(Case(label, (params, grads, lr), expected,
                           lambda params=params, grads=grads, lr=lr:
