@@ -591,7 +591,7 @@ def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
       x: ``(n, *input_shape)``.
       y: targets, ``(n,)`` integer labels or ``(n, ...)`` arrays.
       batch_size: rows per chunk (memory, not results, depends on it).
-      mesh: if given, each chunk is replicated on the mesh, where ``params`` live.
+      mesh: if given, the data are replicated on the mesh, where ``params`` live.
       state: for a network with dropout or batch norm, its state (from training, or
         :func:`jaxbp.init_state`): it runs in inference mode (``jaxbp.apply(...,
         train=False)``: dropout is the identity, batch norm uses the running

@@ -27,6 +27,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# The checks' programs run once on tiny arrays: compiled as jaxbp compiles such programs
+# (compiling fast matters, running fast does not; values agree to rounding).
+from jaxbp._core import run_once_options
+
 # Relative tolerance between two float64 computations of the same gradient (backward
 # vs jax.vjp, eager vs jit): both are exact up to rounding, so this is tight.
 RTOL_AUTODIFF = 1e-9
@@ -42,18 +46,9 @@ def subprocess_xla_flags(devices: int | None = None) -> str:
     for programs that run once, those this jaxlib knows (an unknown flag in XLA_FLAGS
     kills the process, so only options this process compiled with are passed)."""
     flags = [f"--xla_force_host_platform_device_count={devices}"] if devices else []
-    for name, value in fast_compile().items():
+    for name, value in run_once_options().items():
         flags.append(f"--{name}={str(value).lower() if isinstance(value, bool) else value}")
     return " ".join(flags)
-
-
-def fast_compile() -> dict:
-    """Compiler options for the checks' programs, which run once on tiny arrays:
-    compiling fast matters, running fast does not (jaxbp's own options for such
-    programs; the float64 arithmetic asked for is unchanged)."""
-    from jaxbp._core import run_once_options
-
-    return run_once_options()
 
 
 def distinct_inputs(rng, shape, dtype=np.float64, low=0.05, high=2.0):
@@ -177,7 +172,8 @@ def layer_gradients(layer, params, x, dy, directions):
                               for g, v in zip(grads, directions)])
         return y, manual, reference, numeric, analytic
 
-    compiled = jax.jit(compute).lower(params, x, dy, directions).compile(fast_compile())
+    compiled = jax.jit(compute).lower(params, x, dy, directions).compile(
+        run_once_options())
     y, manual, reference, numeric, analytic = compiled(params, x, dy, directions)
     return {"y": y, "manual": manual, "reference": reference, "fd_numeric": numeric,
             "fd_analytic": analytic}
@@ -305,7 +301,7 @@ def assert_loss_matches_autodiff(loss, pred, target, *, eager=True, fd=True, see
             analytic = jnp.stack([jnp.vdot(dpred, v) for v in dirs])
             return value, dpred, ref, numeric, analytic
 
-        compiled = jax.jit(compute).lower(pred).compile(fast_compile())
+        compiled = jax.jit(compute).lower(pred).compile(run_once_options())
         value, dpred, ref, numeric, analytic = compiled(pred)
         assert value.shape == (), f"{loss.name}: value has shape {value.shape}, want ()"
         assert dpred.shape == pred.shape and dpred.dtype == pred.dtype, (
