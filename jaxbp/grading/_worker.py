@@ -656,6 +656,15 @@ def zygote(sock_fd: int, config_path: str) -> None:
 
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_numpy_rank_promotion", "raise")
+    # jax.device_put (how the cases' arrays reach the device) imports this module on
+    # its first call, and the module registers differentiation rules: before the lock.
+    import jax.experimental.multihost_utils  # noqa: F401
+    try:  # what JAX imports on a process's first compilation (20 ms a job otherwise);
+        # an import only: this process must not compile before it forks
+        from jax._src.lib.mlir import dialects
+        dialects.mhlo  # noqa: B018 - a lazy module: the attribute imports it
+    except (ImportError, AttributeError):
+        pass
     disable_autodiff()
     track_compilation()
     sock = socket.socket(fileno=sock_fd)
@@ -945,6 +954,7 @@ def _cases(job, fn, arrays, root, emit):
     jit_failure = None
     for i, case in enumerate(job["cases"]):
         CLOCK.case = i
+        emit(CLOCK.state())  # a crash from here on is reported on this case
         error = None
         try:
             out = _call(jitted if job["jit"] else fn, case, arrays, root)
@@ -1070,8 +1080,8 @@ class _Layer:
 
     def __init__(self, index, spec, arrays, jnp):
         self.index, self.name = index, spec["name"]
-        self._m = jnp.asarray(arrays[spec["m"]])
-        self._token = jnp.asarray(arrays[spec["token"]])
+        self._m = _device(arrays[spec["m"]])
+        self._token = _device(arrays[spec["token"]])
         self._params = decode(spec["params"], arrays)
         self._dy_shape = tuple(spec["dy_shape"])
         self._dx_shape = tuple(spec["dx_shape"])
@@ -1108,6 +1118,14 @@ class _Layer:
         return jax.tree.unflatten(treedef, out), dx
 
 
+def _device(a):
+    """A numpy array on the device. Not ``jnp.asarray``: in JAX 0.10 that compiles an
+    identity program for every new shape (a third of a small exercise's time here)."""
+    import jax
+
+    return jax.device_put(a)
+
+
 def decode(value, arrays, *, numpy_leaves=False):
     """A case's argument tree from its JSON and arrays (fresh containers every call)."""
     import jax.numpy as jnp
@@ -1117,7 +1135,7 @@ def decode(value, arrays, *, numpy_leaves=False):
         if isinstance(v, dict):
             if "array" in v:
                 a = arrays[v["array"]]
-                return np.array(a, copy=True) if numpy_leaves else jnp.asarray(a)
+                return np.array(a, copy=True) if numpy_leaves else _device(a)
             if "tuple" in v:
                 return tuple(go(x) for x in v["tuple"])
             if "list" in v:
