@@ -308,8 +308,11 @@ class _Grader:
         if kind == "timeout":
             limit = self.time_limit
             if stop.get("why") == "compile":
-                return "timeout", (f"stopped: JAX took more than {_sandbox.COMPILE_LIMIT:g} "
-                                   f"s to compile {name} (a long Python loop unrolled under "
+                what = (f"{name}'s {n_calls} cases" if stop.get("case") == _sandbox.ALL_CASES
+                        else name)
+                return "timeout", (f"stopped: JAX took more than "
+                                   f"{_sandbox.compile_limit(n_calls, stop.get('case')):g} "
+                                   f"s to compile {what} (a long Python loop unrolled under "
                                    f"jax.jit? lax.fori_loop or vectorized code compiles "
                                    f"faster)")
             if stop.get("phase") == "import":
@@ -323,6 +326,8 @@ class _Grader:
             doing = "setting up"
             if stop.get("phase") == "import":
                 doing = f"importing {module}"
+            elif stop.get("case") == _sandbox.ALL_CASES:
+                doing = f"running the program compiled from {name}'s {n_calls} cases"
             elif stop.get("case") is not None:
                 doing = f"running {name} on case {int(stop['case']) + 1} of {n_calls}"
             return "error", (f"the process running your code ended {stop.get('how')} while "

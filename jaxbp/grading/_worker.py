@@ -949,8 +949,18 @@ def _cases(job, fn, arrays, root, emit):
     # The learner's function runs once per case: compiled as the grader's references
     # are, for a fast compilation (the options come with the job: this process must
     # not compile before it forks, and imports nothing from jaxbp).
+    options = job.get("compiler_options") or None
+    together = _together(job, fn, arrays, options, emit) if job["jit"] else None
+    if together is not None:
+        for i, out in enumerate(together):
+            _emit_output(i, out, None, root, emit)
+            if i in job.get("mutation_cases", ()):
+                changed = _mutation(fn, job["cases"][i], arrays, root)
+                if changed:
+                    emit({"t": "mutated", "i": i, "where": changed})
+        return
     jitted = jax.jit(fn, static_argnums=tuple(job["static_argnums"]),
-                     compiler_options=job.get("compiler_options") or None)
+                     compiler_options=options)
     jit_failure = None
     for i, case in enumerate(job["cases"]):
         CLOCK.case = i
@@ -967,25 +977,77 @@ def _cases(job, fn, arrays, root, emit):
                     jit_failure = jit_failure or e.info
                 except _LearnerError as eager:
                     error = eager.info
-        if error is None:
-            outputs = {}
-            CLOCK.enter("call")
-            try:
-                tree = encode(out, outputs)
-                blob = encode_npz(outputs)
-            except BaseException as e:  # noqa: BLE001 - an __array__ that raises...
-                tree, blob, error = None, None, describe_error(e, root)
-            CLOCK.enter("setup")
-        if error is not None:
-            emit({"t": "case", "i": i, "error": error})
-        else:
-            emit({"t": "case", "i": i, "tree": tree}, blob)
+        _emit_output(i, None if error is not None else out, error, root, emit)
         if i in job.get("mutation_cases", ()):
             changed = _mutation(fn, case, arrays, root)
             if changed:
                 emit({"t": "mutated", "i": i, "where": changed})
     if jit_failure is not None:
         emit({"t": "jit", "error": jit_failure})
+
+
+def _emit_output(i, out, error, root, emit):
+    """Sends case ``i``'s output (or ``error``, what it raised) to the grader."""
+    if error is None:
+        outputs = {}
+        CLOCK.enter("call")
+        try:
+            tree = encode(out, outputs)
+            blob = encode_npz(outputs)
+        except BaseException as e:  # noqa: BLE001 - an __array__ that raises...
+            tree, blob, error = None, None, describe_error(e, root)
+        CLOCK.enter("setup")
+    if error is not None:
+        emit({"t": "case", "i": i, "error": error})
+    else:
+        emit({"t": "case", "i": i, "tree": tree}, blob)
+
+
+def _together(job, fn, arrays, options, emit):
+    """Every case's output from one compiled program (one compilation instead of one
+    per case), or None when anything at all goes wrong: the cases then run one by one,
+    which attributes each error to its case and tries eagerly where only jit fails.
+
+    Each case is traced in turn inside the program, its clock and its number set as it
+    starts, as when it runs alone; JAX's lowering and compilation are not counted."""
+    import jax
+
+    static = set(job["static_argnums"])
+    try:
+        calls = [decode(case, arrays) for case in job["cases"]]
+    except BaseException:  # noqa: BLE001 - a stand-in that cannot be built: one by one
+        return None
+    if not calls:
+        return None
+    dynamic = [tuple(a for j, a in enumerate(args) if j not in static) for args in calls]
+
+    def program(dynamic):
+        outs = []
+        for i, (args, dyn) in enumerate(zip(calls, dynamic)):
+            CLOCK.case = i
+            CLOCK.enter("call")
+            emit(CLOCK.state())  # a crash from here on is reported on this case
+            values = iter(dyn)
+            outs.append(fn(*(a if j in static else next(values)
+                             for j, a in enumerate(args))))
+        CLOCK.case = ALL_CASES
+        emit(CLOCK.state())
+        return outs
+
+    try:
+        out = jax.jit(program, compiler_options=options)(dynamic)
+        out = jax.block_until_ready(out)
+    except BaseException:  # noqa: BLE001 - the learner's code may raise anything
+        return None
+    finally:
+        CLOCK.enter("setup")
+        CLOCK.case = None
+    if not isinstance(out, list) or len(out) != len(calls):
+        return None
+    return out
+
+
+ALL_CASES = -1  # CLOCK.case while the program of every case runs (_sandbox.ALL_CASES)
 
 
 class _LearnerError(Exception):
