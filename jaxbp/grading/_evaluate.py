@@ -208,8 +208,10 @@ def evaluate_all(impl: Impl, names=None, time_limit=_sandbox.DEFAULT_TIME_LIMIT,
 
 
 def _evaluate_parallel(impl, names, time_limit, found, to_run, workers, documents, kw):
-    """:func:`evaluate_all`'s exercises on ``workers`` sandboxes at once, one thread
-    each: a thread builds an exercise's cases, then runs it on a free sandbox."""
+    """:func:`evaluate_all`'s exercises on ``workers`` sandboxes at once. Two pools of
+    threads: one builds the exercises' cases in order, without waiting for the
+    sandboxes (XLA compiles one exercise's references while Python traces the next's);
+    the other runs each exercise on a free sandbox as soon as its cases are built."""
     sandboxes = queue.Queue()
     sandboxes.put(kw["sandbox"])
     extra = [_sandbox.Sandbox() for _ in range(workers - 1)]
@@ -217,19 +219,23 @@ def _evaluate_parallel(impl, names, time_limit, found, to_run, workers, document
         sb.start()  # the workers import JAX meanwhile
         sandboxes.put(sb)
 
-    def one(name):
-        _prepare(BY_NAME[name], documents)
-        sb = sandboxes.get()
-        try:
-            return evaluate(impl, name, time_limit, **{**kw, "sandbox": sb})
-        finally:
-            sandboxes.put(sb)
-
     out = {name: evaluate(impl, name, time_limit, scanned=found[name], **kw)
            for name in names if found.get(name)}
     try:
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            futures = {name: pool.submit(one, name) for name in to_run}
+        with concurrent.futures.ThreadPoolExecutor(workers) as builders, \
+                concurrent.futures.ThreadPoolExecutor(workers) as runners:
+            built = {name: builders.submit(_prepare, BY_NAME[name], documents)
+                     for name in to_run}
+
+            def one(name):
+                built[name].result()
+                sb = sandboxes.get()
+                try:
+                    return evaluate(impl, name, time_limit, **{**kw, "sandbox": sb})
+                finally:
+                    sandboxes.put(sb)
+
+            futures = {name: runners.submit(one, name) for name in to_run}
             for name in to_run:
                 out[name] = futures[name].result()
     finally:
