@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import zlib
 from typing import Any, Callable
 
@@ -192,7 +193,11 @@ def nonzero(rng, shape, lo=0.2, hi=1.5) -> np.ndarray:
 
 
 def f64(a) -> jax.Array:
-    return jnp.asarray(a, dtype=jnp.float64)
+    """``a`` as a float64 JAX array (in the cases' x64 block). Put on the device from
+    numpy, which compiles nothing (``jnp.asarray`` compiles a conversion per shape)."""
+    if isinstance(a, jax.core.Tracer):
+        return jnp.asarray(a, dtype=jnp.float64)
+    return jax.device_put(np.asarray(a, dtype=np.float64))
 
 
 def np64(a) -> np.ndarray:
@@ -344,20 +349,22 @@ class LayerStandIns:
 def backward_matrices(layers, params, residuals, xs) -> tuple:
     """Each layer's backward at these params and residuals as a matrix from ``dy`` (flat)
     to ``(dparams leaves..., dx)`` (flat): ``backward`` is linear in ``dy``, so its
-    matrix is its answer on each basis vector (one compilation per layer)."""
-    out = []
-    for i, layer in enumerate(layers):
-        shape = tuple(xs[i + 1].shape)
+    matrix is its answer on each basis vector (every layer's, vmapped over the basis
+    vectors, in one compiled call)."""
+    shapes = [tuple(xs[i + 1].shape) for i in range(len(layers))]
 
-        @quick_jit
-        def flat(dy, p, r, layer=layer, shape=shape):
-            dparams, dx = layer.backward(p, r, dy.reshape(shape))
-            return jnp.concatenate([jnp.ravel(a) for a in jax.tree.leaves(dparams)]
-                                   + [jnp.ravel(dx)])
+    @quick_jit
+    def matrices(params, residuals):
+        out = []
+        for layer, p, r, shape in zip(layers, params, residuals, shapes):
+            def flat(dy, layer=layer, p=p, r=r, shape=shape):
+                dparams, dx = layer.backward(p, r, dy.reshape(shape))
+                return jnp.concatenate([jnp.ravel(a) for a in jax.tree.leaves(dparams)]
+                                       + [jnp.ravel(dx)])
+            out.append(jax.vmap(flat)(jnp.eye(math.prod(shape), dtype=jnp.float64)))
+        return out
 
-        basis = np.eye(int(np.prod(shape)))
-        out.append(np.stack([np64(flat(f64(e), params[i], residuals[i])) for e in basis]))
-    return tuple(out)
+    return tuple(np64(m) for m in matrices(tuple(params), tuple(residuals)))
 
 
 def stand_ins(layers, params, matrices, xs, rng) -> tuple[LayerStandIns, tuple]:

@@ -65,7 +65,7 @@ def _sigmoid_doc000():
     printed = [printed_number(ex, "coef_o1", "dx", (0, 0)),
                printed_number(ex, "coef_o2", "dx", (0, 1))]
     return DocCase("000's output layer: y = out_o = (0.926, 0.919), dy = out_o - target",
-                   (y, dy), dy * y * (1 - y), printed,
+                   (y, dy), f64(np64(dy) * np64(y) * (1 - np64(y))), printed,
                    lambda: {"dx": _sigmoid_mistakes(None, np64(y), np64(dy))})
 
 
@@ -148,7 +148,8 @@ def _softmax_doc003():
     y, dy = f64(a[None, :]), f64((-np64(ex.target)[0] / a)[None, :])
     printed = [printed_number(ex, "coef_o1", "dx", (0, 0)),
                printed_number(ex, "coef_o2", "dx", (0, 1))]
-    expected = y * (dy - jnp.sum(dy * y, axis=-1, keepdims=True))
+    yn, dyn = np64(y), np64(dy)
+    expected = f64(yn * (dyn - np.sum(dyn * yn, axis=-1, keepdims=True)))
     return DocCase("003's softmax output (0.706, 0.294), dy = ∂C/∂a for target (1, 0)",
                    (y, dy), expected, printed,
                    lambda: {"dx": _softmax_mistakes(np64(y), np64(dy))})

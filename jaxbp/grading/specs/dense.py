@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
 from jaxbp.grading.spec import (BIAS_AXIS, Case, DocCase, case_rng, exercise, f64, mistake,
@@ -57,7 +56,8 @@ def _dense_doc002():
     o = np.array([printed_record(ex, "o1").value, printed_record(ex, "o2").value])
     delta_o = np.array([printed_record(ex, "delta_o1").value, printed_record(ex, "delta_o2").value])
     dy = f64((delta_o * o * (1 - o))[None, :])
-    expected = (dy @ w.T, x.T @ dy, jnp.sum(dy, axis=0))
+    xn, wn, dyn = np64(x), np64(w), np64(dy)
+    expected = (f64(dyn @ wn.T), f64(xn.T @ dyn), f64(dyn.sum(axis=0)))
     printed = [printed_number(ex, f"delta{i}", "dw", param_ref(ex, f"w{i}").index)
                for i in (5, 6, 7, 8)]
     return DocCase("002's output layer: x = h = (0.56, 0.50), w = (w5 w6; w7 w8)",

@@ -78,7 +78,7 @@ def _doc002_cases():
             -0.5, 1.0, size=(2,))
         grads = grad_of(_doc002_error, f64(w), f64(x), f64(y))
         cases.append(Case(f"random w (8,), x (2,), y (2,), lr {lr}",
-                          (f64(w), f64(x), f64(y), lr), (grads, f64(w) - lr * grads),
+                          (f64(w), f64(x), f64(y), lr), (grads, f64(np64(w) - lr * np64(grads))),
                           lambda w=w, x=x, y=y, lr=lr: _doc002_mistakes(w, x, y, lr)))
     return cases
 
@@ -96,7 +96,7 @@ def _doc002_doc():
                for i in (5, 6, 7, 8, 1, 2, 3, 4)]
     return DocCase("002: w1..w8 = (0.2, -0.4, 0.5, 0.6, 0.1, -0.5, -0.3, 0.8), x = (0.5, "
                    "0.3), labels (0.23, -0.07), η = 1",
-                   (f64(w), f64(x), f64(y), lr), (grads, f64(w) - lr * grads), printed,
+                   (f64(w), f64(x), f64(y), lr), (grads, f64(np64(w) - lr * np64(grads))), printed,
                    lambda: _doc002_mistakes(w, x, y, lr))
 
 

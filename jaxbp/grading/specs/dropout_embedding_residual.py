@@ -18,7 +18,7 @@ def _dropout_cases():
         mask = rng.uniform(size=shape) >= rate
         mask.flat[0], mask.flat[1] = True, False  # both kinds, whatever the draw
         dy = nonzero(rng, shape)
-        f = lambda x, m=jnp.asarray(mask), r=rate: jnp.where(m, x / (1 - r), 0.0)  # noqa: E731
+        f = lambda x, m=jax.device_put(mask), r=rate: jnp.where(m, x / (1 - r), 0.0)  # noqa: E731
         (dx,) = vjp_of(f, (f64(np.ones(shape)),), f64(dy))
 
         def candidates(mask=mask, dy=dy, r=rate):
@@ -36,7 +36,7 @@ def _dropout_cases():
                          "output, so its gradient is 0"), dy / (1 - r)),
             ]}
         cases.append(Case(shape_label(mask=mask, dy=dy) + f", rate {rate}",
-                          (jnp.asarray(mask), f64(dy), rate), dx, candidates))
+                          (jax.device_put(mask), f64(dy), rate), dx, candidates))
     return cases
 
 
@@ -48,7 +48,7 @@ def _embedding_cases():
         ids.flat[1] = ids.flat[0]  # at least one id repeats
         dy = nonzero(rng, (*ids_shape, features))
         w = nonzero(rng, (vocab, features))
-        idsj = jnp.asarray(ids, dtype=jnp.int32)
+        idsj = jax.device_put(ids.astype(np.int32))
         (dw,) = vjp_of(lambda w, i=idsj: w[i], (f64(w),), f64(dy))
 
         def candidates(ids=ids, dy=dy, vocab=vocab):
@@ -84,8 +84,7 @@ def _residual_cases():
     cases = []
     for layers, shape in branches:
         branch = jaxbp.serial(*layers)
-        shapes, _ = jax.eval_shape(lambda k, b=branch, s=shape[1:]: b.init(k, s),
-                                   jax.random.key(0))
+        shapes, _ = jax.eval_shape(lambda b=branch, s=shape[1:]: b.init(jax.random.key(0), s))
         params = jax.tree.map(lambda s: f64(rng.normal(size=s.shape) / 2), shapes)
         x = f64(rng.normal(size=shape))
         dy = f64(nonzero(rng, shape))

@@ -75,7 +75,7 @@ def _half_mse_doc002():
     printed = [printed_number(ex, "delta_o1", "dpred", (0, 0)),
                printed_number(ex, "delta_o2", "dpred", (0, 1))]
     return DocCase("002: o = (0.48, 0.53), labels (0.23, -0.07)", (pred, target),
-                   pred - target, printed,
+                   f64(np64(pred) - np64(target)), printed,
                    lambda: {"dpred": _half_mse_mistakes(np64(pred), np64(target),
                                                         np64(pred - target))})
 

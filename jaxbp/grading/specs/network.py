@@ -24,8 +24,7 @@ def _serial_cases():
     for layers, shape in nets:
         # Parameter shapes from init, traced without running it; values from the rng.
         net = jaxbp.serial(*layers)
-        shapes, _ = jax.eval_shape(lambda k, net=net, s=shape[1:]: net.init(k, s),
-                                   jax.random.key(0))
+        shapes, _ = jax.eval_shape(lambda net=net, s=shape[1:]: net.init(jax.random.key(0), s))
         params = jax.tree.map(lambda s: f64(rng.normal(size=s.shape) / 2), shapes)
         x = f64(rng.normal(size=shape))
 

@@ -23,7 +23,7 @@ def _sequence_xent_cases():
     for batch, time, classes in [(3, 5, 6), (1, 4, 3), (4, 3, 5)]:
         logits = 2 * rng.normal(size=(batch, time, classes))
         labels = rng.integers(0, classes, size=(batch, time))
-        lj, yj = f64(logits), jnp.asarray(labels, dtype=jnp.int32)
+        lj, yj = f64(logits), jax.device_put(labels.astype(np.int32))
         (dlogits,) = vjp_of(lambda z: _sequence_xent(z, yj), (lj,), f64(1.0))
 
         def candidates(logits=logits, labels=labels):

@@ -65,7 +65,7 @@ def _sgd_doc000():
     out_hh = np.array([operand(ex, f"w{13 + i}_new", f"out_hh{i + 1}") for i in range(3)])
     grads = {"w": f64(np.outer(out_hh, coef)), "b": f64(coef)}
     lr = ex.learning_rate
-    expected = jax.tree.map(lambda p, g: p - lr * g, params, grads)
+    expected = jax.tree.map(lambda p, g: f64(np64(p) - lr * np64(g)), params, grads)
     printed = [printed_number(ex, f"{name}_new", f"new_params['{param_ref(ex, name).key}']",
                         param_ref(ex, name).index)
                for name in ("w13", "w14", "w15", "w16", "w17", "w18", "b6", "b7")]
