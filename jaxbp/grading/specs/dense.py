@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxbp.grading.spec import (BIAS_AXIS, Case, DocCase, case_rng, exercise, f64, mistake,
-                                 nonzero, notes_example, np64, param_ref, printed_number,
-                                 printed_record, shape_label, vjp_of)
+from jaxbp.grading.spec import (BIAS_AXIS, Case, DocCase, References, case_rng, exercise, f64,
+                                 mistake, nonzero, notes_example, np64, param_ref,
+                                 printed_number, printed_record, shape_label)
 
 
 def _dense_mistakes(x, w, dy):
@@ -34,14 +34,17 @@ def _dense_mistakes(x, w, dy):
 
 def _dense_cases():
     rng = case_rng("dense_backward")
-    cases = []
+    refs, drawn = References(), []
     for batch, n_in, n_out in [(1, 3, 2), (3, 5, 4), (4, 4, 4)]:
         x, w = nonzero(rng, (batch, n_in)), nonzero(rng, (n_in, n_out))
         b, dy = nonzero(rng, (n_out,)), nonzero(rng, (batch, n_out))
         f = lambda x, w, b: x @ w + b[None, :]  # noqa: E731
-        expected = vjp_of(f, (f64(x), f64(w), f64(b)), f64(dy))
+        drawn.append((x, w, dy, refs.vjp(f, (f64(x), f64(w), f64(b)), f64(dy))))
+    answers = refs.run()
+    cases = []
+    for x, w, dy, h in drawn:
         cases.append(Case(shape_label(x=x, w=w, dy=dy), (f64(x), f64(w), f64(dy)),
-                          tuple(expected),
+                          tuple(answers[h]),
                           lambda x=x, w=w, dy=dy: _dense_mistakes(x, w, dy)))
     return cases
 
