@@ -13,7 +13,10 @@ directory, with a private copy of the learner's files:
    (``exec``, ``__import__``, ``importlib``, ``sys.modules``, dunder attributes,
    ``getattr`` on modules...);
 2. imports the learner's module and calls the exercise's function on each case the
-   grader sent, under ``jax.jit`` (eagerly where only ``jit`` fails);
+   grader sent, under ``jax.jit``: every case traced in turn into one compiled program
+   (one compilation per exercise), and where anything goes wrong, case by case, each
+   compiled on its own (eagerly where only ``jit`` fails), so that an error is
+   reported on its case;
 3. sends back the outputs as plain arrays (``.npz`` bytes), or what went wrong, and
    heartbeats that say how long the learner's code has run, JAX's compilation not
    counted. The grader enforces the time limit from outside, and kills the child's
@@ -946,9 +949,10 @@ def _grade(job, emit):
 def _cases(job, fn, arrays, root, emit):
     import jax
 
-    # The learner's function runs once per case: compiled as the grader's references
+    # The learner's function runs once per case, compiled as the grader's references
     # are, for a fast compilation (the options come with the job: this process must
-    # not compile before it forks, and imports nothing from jaxbp).
+    # not compile before it forks, and imports nothing from jaxbp): all the cases in
+    # one program, else one by one.
     options = job.get("compiler_options") or None
     together = _together(job, fn, arrays, options, emit) if job["jit"] else None
     if together is not None:
