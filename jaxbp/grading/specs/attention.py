@@ -7,8 +7,8 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxbp.grading.spec import (Case, case_rng, exercise, f64, in_x64, mistake, nonzero,
-                                shape_label, vjp_of)
+from jaxbp.grading.spec import (Case, References, case_rng, exercise, f64, in_x64, mistake,
+                                nonzero, shape_label, vjp_of)
 
 
 def _attention(q, k, v, *, scale=True, mask="causal"):
@@ -71,13 +71,16 @@ def _attention_mistakes(q, k, v, dy):
 
 def _attention_cases():
     rng = case_rng("attention_backward")
-    cases = []
+    refs, drawn = References(), []
     for batch, time, depth in [(2, 4, 3), (1, 5, 2), (3, 3, 4)]:
         q, k, v = (rng.normal(size=(batch, time, depth)) for _ in range(3))
         dy = nonzero(rng, (batch, time, depth))
-        expected = vjp_of(_attention, (f64(q), f64(k), f64(v)), f64(dy))
+        drawn.append((q, k, v, dy, refs.vjp(_attention, (f64(q), f64(k), f64(v)), f64(dy))))
+    answers = refs.run()
+    cases = []
+    for q, k, v, dy, h in drawn:
         cases.append(Case(shape_label(q=q, k=k, v=v, dy=dy),
-                          (f64(q), f64(k), f64(v), f64(dy)), tuple(expected),
+                          (f64(q), f64(k), f64(v), f64(dy)), tuple(answers[h]),
                           in_x64(lambda q=q, k=k, v=v, dy=dy: _attention_mistakes(q, k, v,
                                                                                  dy))))
     return cases

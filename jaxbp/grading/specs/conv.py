@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 from jax import lax
 
-from jaxbp.grading.spec import (BIAS_AXIS, Case, DocCase, Printed, case_rng, exercise, f64,
-                                 mistake, nonzero, notes_example, np64, out_shape,
+from jaxbp.grading.spec import (BIAS_AXIS, Case, DocCase, Printed, References, case_rng,
+                                 exercise, f64, mistake, nonzero, notes_example, np64, out_shape,
                                  printed_number, printed_record, shape_label, vjp_of)
 
 
@@ -71,7 +71,7 @@ def _conv_mistakes(x, w, dy, strides, pads, expected):
 
 def _conv1d_cases():
     rng = case_rng("conv1d_backward")
-    cases = []
+    refs, drawn = References(), []
     for batch, length, c_in, c_out, k, stride, padding in [
             (1, 5, 1, 2, 3, 1, 0), (2, 7, 2, 3, 3, 2, 1), (3, 8, 2, 1, 2, 3, (1, 0))]:
         lo, hi = (padding, padding) if isinstance(padding, int) else padding
@@ -79,7 +79,12 @@ def _conv1d_cases():
         b = nonzero(rng, (c_out,))
         f = lambda x, w, b, s=stride, p=((lo, hi),): _conv_forward(x, w, b, (s,), p)  # noqa: E731
         dy = nonzero(rng, out_shape(f, f64(x), f64(w), f64(b)))
-        expected = vjp_of(f, (f64(x), f64(w), f64(b)), f64(dy))
+        drawn.append((stride, padding, lo, hi, x, w, dy,
+                      refs.vjp(f, (f64(x), f64(w), f64(b)), f64(dy))))
+    answers = refs.run()
+    cases = []
+    for stride, padding, lo, hi, x, w, dy, h in drawn:
+        expected = answers[h]
         label = shape_label(x=x, w=w, dy=dy) + f", stride {stride}, padding {padding!r}"
         cases.append(Case(label, (f64(x), f64(w), f64(dy), stride, padding),
                           tuple(expected),
@@ -135,14 +140,18 @@ def _conv1d_doc003():
 
 def _conv2d_cases():
     rng = case_rng("conv2d_backward")
-    cases = []
+    refs, drawn = References(), []
     for batch, h, wd, c_in, c_out, kh, kw in [(1, 4, 4, 1, 1, 3, 3), (2, 5, 6, 2, 3, 2, 3),
                                               (3, 3, 5, 3, 2, 3, 2)]:
         x, w = nonzero(rng, (batch, h, wd, c_in)), nonzero(rng, (kh, kw, c_in, c_out))
         b = nonzero(rng, (c_out,))
         f = lambda x, w, b: _conv_forward(x, w, b, (1, 1), ((0, 0), (0, 0)))  # noqa: E731
         dy = nonzero(rng, out_shape(f, f64(x), f64(w), f64(b)))
-        expected = vjp_of(f, (f64(x), f64(w), f64(b)), f64(dy))
+        drawn.append((x, w, dy, refs.vjp(f, (f64(x), f64(w), f64(b)), f64(dy))))
+    answers = refs.run()
+    cases = []
+    for x, w, dy, h in drawn:
+        expected = answers[h]
         cases.append(Case(shape_label(x=x, w=w, dy=dy), (f64(x), f64(w), f64(dy)),
                           tuple(expected),
                           lambda x=x, w=w, dy=dy, e=expected:

@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp.grading.spec import (MISSING_DERIVATIVE, Case, DocCase, case_rng, exercise, f64,
-                                 grad_of, mistake, nonzero, notes_example, np64, param_value,
-                                 printed_number, quick_jit, sigmoid_np)
+from jaxbp.grading.spec import (MISSING_DERIVATIVE, Case, DocCase, References, case_rng,
+                                 exercise, f64, grad_of, mistake, nonzero, notes_example, np64,
+                                 param_value, printed_number, quick_jit, sigmoid_np)
 
 
 def _doc002_forward(w, x):
@@ -72,11 +72,15 @@ def _doc002_mistakes(w, x, y, lr):
 
 def _doc002_cases():
     rng = case_rng("doc002_step")
-    cases = []
+    refs, drawn = References(), []
     for lr in (1.0, 0.5, 2.0):
         w, x, y = nonzero(rng, (8,), 0.1, 1.0), nonzero(rng, (2,), 0.1, 1.0), rng.uniform(
             -0.5, 1.0, size=(2,))
-        grads = grad_of(_doc002_error, f64(w), f64(x), f64(y))
+        drawn.append((lr, w, x, y, refs.grad(_doc002_error, f64(w), f64(x), f64(y))))
+    answers = refs.run()
+    cases = []
+    for lr, w, x, y, h in drawn:
+        grads = answers[h]
         cases.append(Case(f"random w (8,), x (2,), y (2,), lr {lr}",
                           (f64(w), f64(x), f64(y), lr), (grads, f64(np64(w) - lr * np64(grads))),
                           lambda w=w, x=x, y=y, lr=lr: _doc002_mistakes(w, x, y, lr)))
@@ -196,12 +200,18 @@ def _doc000_random(rng, sizes):
 
 def _doc000_cases():
     rng = case_rng("doc000_step")
-    cases = []
+    refs, drawn = References(), []
     for sizes, convention, lr in [((3, 2, 3, 2), "standard", 0.7), ((3, 2, 3, 2), "notes", 0.7),
                                   ((2, 4, 3), "notes", 1.5), ((1, 3, 1, 2, 2), "standard", 2.0)]:
         params, x, target = _doc000_random(rng, sizes)
         pj = jax.tree.map(f64, params)
-        expected = _doc000_reference_jit()(pj, f64(x), f64(target), lr, convention)
+        f = lambda p, x, t, lr, c=convention: _doc000_reference(p, x, t, lr, c)  # noqa: E731
+        drawn.append((sizes, convention, lr, params, x, target, pj,
+                      refs.call(f, pj, f64(x), f64(target), lr)))
+    answers = refs.run()
+    cases = []
+    for sizes, convention, lr, params, x, target, pj, h in drawn:
+        expected = answers[h]
         label = f"layers {'-'.join(map(str, sizes))}, lr {lr}, convention {convention!r}"
         cases.append(Case(label, (pj, f64(x), f64(target), lr, convention), expected,
                           lambda p=params, x=x, t=target, lr=lr, c=convention:

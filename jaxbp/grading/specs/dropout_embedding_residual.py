@@ -6,20 +6,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp.grading.spec import (Case, LayerStandIns, backward_matrices, case_rng,
-                                exercise, f64, mistake, nonzero, np64, quick_jit,
-                                shape_label, stand_ins, vjp_of)
+from jaxbp.grading.spec import (Case, LayerStandIns, References, backward_matrices,
+                                case_rng, exercise, f64, mistake, nonzero, np64, shape_label,
+                                stand_ins)
 
 
 def _dropout_cases():
     rng = case_rng("dropout_backward")
-    cases = []
+    refs, drawn = References(), []
     for shape, rate in [((1, 6), 0.5), ((4, 5), 0.25), ((2, 3, 4), 0.1)]:
         mask = rng.uniform(size=shape) >= rate
         mask.flat[0], mask.flat[1] = True, False  # both kinds, whatever the draw
         dy = nonzero(rng, shape)
         f = lambda x, m=jax.device_put(mask), r=rate: jnp.where(m, x / (1 - r), 0.0)  # noqa: E731
-        (dx,) = vjp_of(f, (f64(np.ones(shape)),), f64(dy))
+        drawn.append((rate, mask, dy, refs.vjp(f, (f64(np.ones(shape)),), f64(dy))))
+    answers = refs.run()
+    cases = []
+    for rate, mask, dy, h in drawn:
+        (dx,) = answers[h]
 
         def candidates(mask=mask, dy=dy, r=rate):
             return {"dx": [
@@ -42,14 +46,19 @@ def _dropout_cases():
 
 def _embedding_cases():
     rng = case_rng("embedding_backward")
-    cases = []
+    refs, drawn = References(), []
     for ids_shape, vocab, features in [((1, 6), 4, 3), ((3, 4), 7, 2), ((2, 3, 2), 5, 4)]:
         ids = rng.integers(0, vocab - 1, size=ids_shape)  # the last row is never used
         ids.flat[1] = ids.flat[0]  # at least one id repeats
         dy = nonzero(rng, (*ids_shape, features))
         w = nonzero(rng, (vocab, features))
         idsj = jax.device_put(ids.astype(np.int32))
-        (dw,) = vjp_of(lambda w, i=idsj: w[i], (f64(w),), f64(dy))
+        drawn.append((vocab, ids, idsj, dy,
+                      refs.vjp(lambda w, i=idsj: w[i], (f64(w),), f64(dy))))
+    answers = refs.run()
+    cases = []
+    for vocab, ids, idsj, dy, h in drawn:
+        (dw,) = answers[h]
 
         def candidates(ids=ids, dy=dy, vocab=vocab):
             flat_ids, rows = ids.reshape(-1), dy.reshape(-1, dy.shape[-1])
@@ -81,7 +90,7 @@ def _residual_cases():
     ]
     rng = case_rng("residual_backward")
     tokens_rng = case_rng("residual_backward tokens")
-    cases = []
+    refs, drawn = References(), []
     for layers, shape in branches:
         branch = jaxbp.serial(*layers)
         shapes, _ = jax.eval_shape(lambda b=branch, s=shape[1:]: b.init(jax.random.key(0), s))
@@ -89,13 +98,17 @@ def _residual_cases():
         x = f64(rng.normal(size=shape))
         dy = f64(nonzero(rng, shape))
 
-        @quick_jit
         def reference(params, x, dy, branch=branch):
             fx, residuals = branch.forward(params, x)
             _, pullback = jax.vjp(lambda p, x: x + branch.forward(p, x)[0], params, x)
             return fx, residuals, pullback(dy)
 
-        fx, residuals, (dparams, dx) = reference(params, x, dy)
+        drawn.append((layers, shape, branch, params, x, dy,
+                      refs.call(reference, params, x, dy)))
+    answers = refs.run()
+    cases = []
+    for layers, shape, branch, params, x, dy, h in drawn:
+        fx, residuals, (dparams, dx) = answers[h]
         # The worker gets a stand-in for the branch (jaxbp never goes there).
         matrices = backward_matrices((branch,), (params,), (residuals,), (x, fx))
         standins, tokens = stand_ins((branch,), (params,), matrices, (x, fx), tokens_rng)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import jax
 
-from jaxbp.grading.spec import (Case, backward_matrices, case_rng, exercise, f64, nonzero,
-                                out_shape, quick_jit, stand_ins)
+from jaxbp.grading.spec import (Case, References, backward_matrices, case_rng, exercise, f64,
+                                nonzero, out_shape, stand_ins)
 
 
 def _serial_cases():
@@ -20,7 +20,7 @@ def _serial_cases():
     ]
     rng = case_rng("serial_backward")
     tokens_rng = case_rng("serial_backward tokens")
-    cases = []
+    refs, drawn = References(), []
     for layers, shape in nets:
         # Parameter shapes from init, traced without running it; values from the rng.
         net = jaxbp.serial(*layers)
@@ -38,12 +38,15 @@ def _serial_cases():
 
         dy = f64(nonzero(rng, out_shape(lambda p, x: forward(p, x)[0], params, x)))
 
-        @quick_jit
         def reference(params, x, dy, forward=forward):
             y, pullback = jax.vjp(lambda p, x: forward(p, x)[0], params, x)
             return forward(params, x)[1:], pullback(dy)
 
-        (residuals, xs), (dparams, dx) = reference(params, x, dy)
+        drawn.append((layers, shape, params, dy, refs.call(reference, params, x, dy)))
+    answers = refs.run()
+    cases = []
+    for layers, shape, params, dy, h in drawn:
+        (residuals, xs), (dparams, dx) = answers[h]
         matrices = backward_matrices(layers, params, residuals, xs)
         label = "layers " + ", ".join(layer.name for layer in layers) + f"; x {shape}"
         # The worker gets stand-ins for jaxbp's layers (jaxbp never goes there).

@@ -9,9 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp.grading.spec import (Case, MISSING_DERIVATIVE, case_rng, exercise, f64,
-                                in_x64, mistake, nonzero, np64, quick_jit, shape_label,
-                                vjp_of)
+from jaxbp.grading.spec import (Case, MISSING_DERIVATIVE, References, case_rng, exercise,
+                                f64, in_x64, mistake, nonzero, np64, shape_label, vjp_of)
 
 
 def _rnn(x, wx, wh, b):
@@ -69,20 +68,20 @@ def _rnn_mistakes(*args):
 
 def _rnn_cases():
     rng = case_rng("rnn_backward")
-    cases = []
+    refs, drawn = References(), []
     for batch, time, n_in, hidden in [(2, 4, 3, 2), (1, 5, 2, 4), (3, 3, 4, 3)]:
         x = rng.normal(size=(batch, time, n_in))
         wx = rng.normal(size=(n_in, hidden)) / math.sqrt(n_in)
         wh = 0.8 * rng.normal(size=(hidden, hidden)) / math.sqrt(hidden)
         b = 0.5 * rng.normal(size=(hidden,))
         dh = nonzero(rng, (batch, time, hidden))
-
-        @quick_jit  # the hidden states and their vjp, in one compiled call
-        def reference(primals, dh):
-            h, pullback = jax.vjp(_rnn, *primals)
-            return h, pullback(dh)
-
-        h, expected = reference((f64(x), f64(wx), f64(wh), f64(b)), f64(dh))
+        # The hidden states and their vjp.
+        drawn.append((x, wx, wh, b, dh, refs.value_and_vjp(
+            _rnn, (f64(x), f64(wx), f64(wh), f64(b)), f64(dh))))
+    answers = refs.run()
+    cases = []
+    for x, wx, wh, b, dh, handle in drawn:
+        h, expected = answers[handle]
         h = np64(h)
         args = (x, h, wx, wh, b, dh)
         cases.append(Case(shape_label(x=x, h=h, wx=wx, wh=wh, dh=dh),
@@ -144,7 +143,7 @@ def _lstm_mistakes(x, h_prev, c_prev, wx, wh, b, dh, dc):
 
 def _lstm_cases():
     rng = case_rng("lstm_cell_backward")
-    cases = []
+    refs, drawn = References(), []
     for batch, n_in, hidden in [(2, 3, 2), (1, 2, 4), (4, 5, 3)]:
         x, h_prev, c_prev = (rng.normal(size=s) for s in
                              [(batch, n_in), (batch, hidden), (batch, hidden)])
@@ -153,9 +152,14 @@ def _lstm_cases():
         b = 0.5 * rng.normal(size=(4 * hidden,))
         dh, dc = nonzero(rng, (batch, hidden)), nonzero(rng, (batch, hidden))
         args = (x, h_prev, c_prev, wx, wh, b)
-        expected = vjp_of(_lstm_cell, tuple(f64(a) for a in args), (f64(dh), f64(dc)))
+        drawn.append((args, dh, dc, refs.vjp(_lstm_cell, tuple(f64(a) for a in args),
+                                             (f64(dh), f64(dc)))))
+    answers = refs.run()
+    cases = []
+    for args, dh, dc, handle in drawn:
+        x, h_prev, _, wx, wh, _ = args
         cases.append(Case(shape_label(x=x, h_prev=h_prev, wx=wx, wh=wh),
-                          tuple(f64(a) for a in (*args, dh, dc)), tuple(expected),
+                          tuple(f64(a) for a in (*args, dh, dc)), tuple(answers[handle]),
                           in_x64(lambda a=(*args, dh, dc): _lstm_mistakes(*a))))
     return cases
 
