@@ -177,7 +177,20 @@ def evaluate_all(impl: Impl, names=None, time_limit=_sandbox.DEFAULT_TIME_LIMIT,
     here and stopped at the end): on a machine with more than one core the learner's
     code, which runs in the workers, is most of a whole set's time."""
     names = names or [e.name for e in EXERCISES]
-    sandbox = kw.setdefault("sandbox", _sandbox.shared())
+    kw.setdefault("sandbox", _sandbox.shared())
+    # The other workers start first: they import JAX while the first one scans.
+    extra = [_sandbox.Sandbox() for _ in range(min(workers, len(names)) - 1)]
+    for sb in extra:
+        sb.start()
+    try:
+        return _evaluate_all(impl, names, time_limit, workers, extra, kw)
+    finally:
+        for sb in extra:
+            sb.close()
+
+
+def _evaluate_all(impl, names, time_limit, workers, extra, kw):
+    sandbox = kw["sandbox"]
     documents = kw.get("documents", True)
     found = {}
     if kw.get("scan", True):  # stubs and refusals first: their cases are never built
@@ -191,7 +204,7 @@ def evaluate_all(impl: Impl, names=None, time_limit=_sandbox.DEFAULT_TIME_LIMIT,
     to_run = [n for n in names if not found.get(n)]
     if workers > 1 and len(to_run) > 1:
         return _evaluate_parallel(impl, names, time_limit, found, to_run,
-                                  min(workers, len(to_run)), documents, kw)
+                                  extra[:min(workers, len(to_run)) - 1], documents, kw)
     out = {}
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         ahead = pool.submit(_prepare, BY_NAME[to_run[0]], documents) if to_run else None
@@ -207,40 +220,34 @@ def evaluate_all(impl: Impl, names=None, time_limit=_sandbox.DEFAULT_TIME_LIMIT,
     return [out[name] for name in names]
 
 
-def _evaluate_parallel(impl, names, time_limit, found, to_run, workers, documents, kw):
-    """:func:`evaluate_all`'s exercises on ``workers`` sandboxes at once. Two pools of
-    threads: one builds the exercises' cases in order, without waiting for the
-    sandboxes (XLA compiles one exercise's references while Python traces the next's);
-    the other runs each exercise on a free sandbox as soon as its cases are built."""
+def _evaluate_parallel(impl, names, time_limit, found, to_run, extra, documents, kw):
+    """:func:`evaluate_all`'s exercises on the shared sandbox and ``extra`` ones at once.
+    Two pools of threads: one builds the exercises' cases in order, without waiting for
+    the sandboxes (XLA compiles one exercise's references while Python traces the
+    next's); the other runs each exercise on a free sandbox as soon as its cases are
+    built."""
     sandboxes = queue.Queue()
-    sandboxes.put(kw["sandbox"])
-    extra = [_sandbox.Sandbox() for _ in range(workers - 1)]
-    for sb in extra:
-        sb.start()  # the workers import JAX meanwhile
+    for sb in [kw["sandbox"], *extra]:
         sandboxes.put(sb)
-
+    workers = 1 + len(extra)
     out = {name: evaluate(impl, name, time_limit, scanned=found[name], **kw)
            for name in names if found.get(name)}
-    try:
-        with concurrent.futures.ThreadPoolExecutor(workers) as builders, \
-                concurrent.futures.ThreadPoolExecutor(workers) as runners:
-            built = {name: builders.submit(_prepare, BY_NAME[name], documents)
-                     for name in to_run}
+    with concurrent.futures.ThreadPoolExecutor(workers) as builders, \
+            concurrent.futures.ThreadPoolExecutor(workers) as runners:
+        built = {name: builders.submit(_prepare, BY_NAME[name], documents)
+                 for name in to_run}
 
-            def one(name):
-                built[name].result()
-                sb = sandboxes.get()
-                try:
-                    return evaluate(impl, name, time_limit, **{**kw, "sandbox": sb})
-                finally:
-                    sandboxes.put(sb)
+        def one(name):
+            built[name].result()
+            sb = sandboxes.get()
+            try:
+                return evaluate(impl, name, time_limit, **{**kw, "sandbox": sb})
+            finally:
+                sandboxes.put(sb)
 
-            futures = {name: runners.submit(one, name) for name in to_run}
-            for name in to_run:
-                out[name] = futures[name].result()
-    finally:
-        for sb in extra:
-            sb.close()
+        futures = {name: runners.submit(one, name) for name in to_run}
+        for name in to_run:
+            out[name] = futures[name].result()
     return [out[name] for name in names]
 
 
