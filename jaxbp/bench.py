@@ -42,6 +42,7 @@ import argparse
 import dataclasses
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -88,13 +89,19 @@ class Workload:
     torch_model: Callable | None = None  # (torch, channels_last) -> (module, loss_fn, lr)
 
 
+def _flat(draw, key, shape, *args):
+    """``draw(key, shape, *args)`` drawn flat and reshaped: the same numbers, but XLA
+    compiles a multi-axis draw many times slower (seconds on CPU)."""
+    return draw(key, (math.prod(shape),), *args).reshape(shape)
+
+
 def _classification_batches(input_shape, batch, classes=10):
     import jax
 
     def make(key, count):
         kx, ky = jax.random.split(key)
-        x = jax.random.normal(kx, (count, batch, *input_shape), "float32")
-        y = jax.random.randint(ky, (count, batch), 0, classes, "int32")
+        x = _flat(jax.random.normal, kx, (count, batch, *input_shape), "float32")
+        y = _flat(jax.random.randint, ky, (count, batch), 0, classes, "int32")
         return x, y
 
     return make
@@ -175,8 +182,8 @@ def _token_batches(time, batch, vocab=VOCAB):
 
     def make(key, count):
         kx, ky = jax.random.split(key)
-        x = jax.random.randint(kx, (count, batch, time), 0, vocab, "int32")
-        y = jax.random.randint(ky, (count, batch, time), 0, vocab, "int32")
+        x = _flat(jax.random.randint, kx, (count, batch, time), 0, vocab, "int32")
+        y = _flat(jax.random.randint, ky, (count, batch, time), 0, vocab, "int32")
         return x, y
 
     return make

@@ -84,7 +84,10 @@ def dropout(rate: float) -> Layer:
         # The uniform numbers are drawn in p's dtype: x's (at least float32), so that a
         # float32 step stays float32 when x64 is on.
         p = jnp.asarray(1.0 - rate, jnp.promote_types(x.dtype, jnp.float32))
-        keep = jax.random.bernoulli(key, p, x.shape)
+        # Drawn flat and reshaped: the same mask as bernoulli(key, p, x.shape) (the bits
+        # depend on the flat index), but XLA compiles a multi-axis draw 20 times slower
+        # (3 s for a (32, 8, 8, 16) mask on CPU, 0.15 s flat).
+        keep = jax.random.bernoulli(key, p, (math.prod(x.shape),)).reshape(x.shape)
         y = jnp.where(keep, x * scale, jnp.zeros((), x.dtype))
         return y, DropoutResiduals(keep, tuple(x.shape), x.dtype, where), state
 
