@@ -518,6 +518,7 @@ def test_the_worker_is_a_self_contained_script():
     third_party = roots - set(sys.stdlib_module_names)
     assert third_party == {"jax", "numpy"}, third_party
     assert _worker.NOT_DONE == generate.NOT_DONE
+    assert _worker.ALL_CASES == _sandbox.ALL_CASES
 
 
 # ----------------------------------------------------------------- the cases as one program

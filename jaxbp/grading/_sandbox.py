@@ -41,14 +41,15 @@ DEFAULT_TIME_LIMIT = 10.0      # seconds per import or call, compilation not cou
 DEFAULT_MEMORY_LIMIT = 4 << 30  # bytes of address space, on top of JAX's own
 COMPILE_LIMIT = 120.0          # seconds one JAX compilation may take
 ALL_CASES = -1                 # the case the worker reports while every case runs at once
+SILENCE = 5.0                  # seconds without a heartbeat (past the limit) to give up
+START_LIMIT = 180.0            # seconds the worker may take to import JAX
 
 
 def compile_limit(n_cases: int, case) -> float:
     """The seconds one compilation may take: :data:`COMPILE_LIMIT` a case, so the program
     the worker compiles from all of an exercise's cases gets that many times as long."""
     return COMPILE_LIMIT * max(1, n_cases) if case == ALL_CASES else COMPILE_LIMIT
-SILENCE = 5.0                  # seconds without a heartbeat (past the limit) to give up
-START_LIMIT = 180.0            # seconds the worker may take to import JAX
+
 
 # Never importable in the worker, even where installed beside JAX: the answers, and
 # other autodiff systems.
