@@ -94,8 +94,9 @@ def test_kernel_gradient_is_the_same_inside_lax_scan():
     # there, not only fast.
     layer = jaxbp.conv2d(4, 3, padding="SAME")
     params, _ = layer.init(jax.random.key(0), (8, 8, 3))
-    xs = jax.random.normal(jax.random.key(1), (3, 2, 8, 8, 3), jnp.float32)
-    dy = jax.random.normal(jax.random.key(2), (2, 8, 8, 4), jnp.float32)
+    # drawn flat and reshaped (the same numbers): XLA compiles a multi-axis draw slowly
+    xs = jax.random.normal(jax.random.key(1), (3 * 2 * 8 * 8 * 3,)).reshape(3, 2, 8, 8, 3)
+    dy = jax.random.normal(jax.random.key(2), (2 * 8 * 8 * 4,)).reshape(2, 8, 8, 4)
 
     def grad_w(x):
         _, res = layer.forward(params, x)
