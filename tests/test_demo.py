@@ -5,6 +5,7 @@ The demos run in-process through ``jaxbp.cli.main`` (as the ``jaxbp`` command do
 with few epochs; one test runs the CNN demo's default schedule to its accuracy goal.
 """
 
+import importlib.util
 import re
 
 import numpy as np
@@ -13,8 +14,11 @@ import pytest
 from helpers import PNG_SIGNATURE, held_out_accuracy
 from jaxbp import cli, data
 
-pytest.importorskip("sklearn")
-pytest.importorskip("matplotlib")
+# The demo extra, looked up without importing it (scikit-learn takes seconds to import,
+# and every pytest worker collects this module).
+pytestmark = pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("sklearn", "matplotlib")),
+    reason="the demo extra (scikit-learn, matplotlib) is not installed")
 
 def run_demo(capsys, *argv):
     code = cli.main(["demo", *argv])

@@ -3,6 +3,7 @@
 saves its running statistics, and takes a user's ``.npz``.
 """
 
+import importlib.util
 import re
 
 import jax
@@ -12,8 +13,11 @@ import pytest
 from helpers import PNG_SIGNATURE, held_out_accuracy
 from jaxbp import cli, train
 
-pytest.importorskip("sklearn")
-pytest.importorskip("matplotlib")
+# The demo extra, looked up without importing it (scikit-learn takes seconds to import,
+# and every pytest worker collects this module).
+pytestmark = pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("sklearn", "matplotlib")),
+    reason="the demo extra (scikit-learn, matplotlib) is not installed")
 
 def run_demo(capsys, *argv):
     code = cli.main(["demo", "resnet", *argv])
