@@ -214,19 +214,15 @@ def quick_jit(f, **kwargs):
 def vjp_of(f, primals, cotangent):
     """``jax.vjp`` of ``f`` at ``primals``, applied to ``cotangent``, in one compiled call
     (a case costs one compilation instead of one per operation)."""
-    return quick_jit(lambda p, c: jax.vjp(f, *p)[1](c))(tuple(primals), cotangent)
-
-
-def value_and_vjp_of(f, primals, cotangent):
-    """``(f(*primals), vjp of f applied to cotangent)`` in one compiled call."""
-    def both(p, c):
-        y, pullback = jax.vjp(f, *p)
-        return y, pullback(c)
-    return quick_jit(both)(tuple(primals), cotangent)
+    refs = References()
+    refs.vjp(f, primals, cotangent)
+    return refs.run()[0]
 
 
 def grad_of(f, *args):
-    return quick_jit(jax.grad(f))(*args)
+    refs = References()
+    refs.grad(f, *args)
+    return refs.run()[0]
 
 
 class References:
@@ -236,8 +232,9 @@ class References:
     (:meth:`vjp`, :meth:`value_and_vjp`, :meth:`grad` and :meth:`call` each return a
     handle), then :meth:`run` computes them all in one program: one compilation an
     exercise instead of one a case (compiling the references is most of the grader's
-    wait). Each answer is what :func:`vjp_of`, :func:`value_and_vjp_of`,
-    :func:`grad_of` or the function itself would have returned::
+    wait). Each answer is what ``jax.vjp``'s pullback, ``(value, pullback's answer)``,
+    ``jax.grad`` or the function itself returns (:func:`vjp_of` and :func:`grad_of` are
+    the one-case forms)::
 
         refs = References()
         drawn = [(x, dy, refs.vjp(f, (f64(x),), f64(dy))) for x, dy in inputs]
