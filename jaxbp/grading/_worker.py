@@ -957,11 +957,7 @@ def _cases(job, fn, arrays, root, emit):
     together = _together(job, fn, arrays, options, emit) if job["jit"] else None
     if together is not None:
         for i, out in enumerate(together):
-            _emit_output(i, out, None, root, emit)
-            if i in job.get("mutation_cases", ()):
-                changed = _mutation(fn, job["cases"][i], arrays, root)
-                if changed:
-                    emit({"t": "mutated", "i": i, "where": changed})
+            _finish_case(job, i, out, None, fn, arrays, root, emit)
         return
     jitted = jax.jit(fn, static_argnums=tuple(job["static_argnums"]),
                      compiler_options=options)
@@ -981,17 +977,15 @@ def _cases(job, fn, arrays, root, emit):
                     jit_failure = jit_failure or e.info
                 except _LearnerError as eager:
                     error = eager.info
-        _emit_output(i, None if error is not None else out, error, root, emit)
-        if i in job.get("mutation_cases", ()):
-            changed = _mutation(fn, case, arrays, root)
-            if changed:
-                emit({"t": "mutated", "i": i, "where": changed})
+        _finish_case(job, i, None if error is not None else out, error, fn, arrays, root,
+                     emit)
     if jit_failure is not None:
         emit({"t": "jit", "error": jit_failure})
 
 
-def _emit_output(i, out, error, root, emit):
-    """Sends case ``i``'s output (or ``error``, what it raised) to the grader."""
+def _finish_case(job, i, out, error, fn, arrays, root, emit):
+    """Sends case ``i``'s output (or ``error``, what it raised) to the grader; then, if
+    the exercise asks, whether an eager call changes the case's inputs in place."""
     if error is None:
         outputs = {}
         CLOCK.enter("call")
@@ -1005,6 +999,10 @@ def _emit_output(i, out, error, root, emit):
         emit({"t": "case", "i": i, "error": error})
     else:
         emit({"t": "case", "i": i, "tree": tree}, blob)
+    if i in job.get("mutation_cases", ()):
+        changed = _mutation(fn, job["cases"][i], arrays, root)
+        if changed:
+            emit({"t": "mutated", "i": i, "where": changed})
 
 
 def _together(job, fn, arrays, options, emit):
