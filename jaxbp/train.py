@@ -537,21 +537,13 @@ def _chunked(chunk_fn, x, y, batch_size):
 
 @functools.lru_cache(maxsize=32)
 def _eval_fn(net, loss):
-    def chunk(params, x, y):
-        pred, _ = net.forward(params, x)
-        value, _ = loss.forward(pred, y)
-        return value, _correct(pred, y)
-
-    def f(params, x, y, batch_size):
-        return _chunked(functools.partial(chunk, params), x, y, batch_size)
-
-    return jax.jit(f, static_argnums=3)
-
-
-@functools.lru_cache(maxsize=32)
-def _eval_fn_state(net, loss):
+    """The compiled evaluation of ``net`` (with its ``state``, in inference mode, for a
+    network with ``apply``; ``state`` is ignored otherwise)."""
     def chunk(params, state, x, y):
-        pred, _, _ = apply(net, params, state, x, train=False)  # inference mode
+        if net.apply is not None:
+            pred, _, _ = apply(net, params, state, x, train=False)  # inference mode
+        else:
+            pred, _ = net.forward(params, x)
         value, _ = loss.forward(pred, y)
         return value, _correct(pred, y)
 
@@ -616,12 +608,11 @@ def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
     else:
         x, y = to_device(x), to_device(y)
     batch_size = min(batch_size, n)
-    if net.apply is not None:
-        if sh is not None and state is not None:
-            state = _place(state, sh.replicated)
-        total, correct = _eval_fn_state(net, loss)(params, state, x, y, batch_size)
-    else:
-        total, correct = _eval_fn(net, loss)(params, x, y, batch_size)
+    if net.apply is None:
+        state = None
+    elif sh is not None and state is not None:
+        state = _place(state, sh.replicated)
+    total, correct = _eval_fn(net, loss)(params, state, x, y, batch_size)
     return float(total) / n, float(correct) / n
 
 
