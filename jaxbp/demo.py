@@ -399,13 +399,17 @@ def train_runs(args, net, loss, optimizer, params, ds, shuffle_key, epochs, batc
     return results
 
 
-def _predict(net, params, x, batch_size=1024):
+def _predict(net, params, x, state=None, batch_size=1024):
+    """Class predictions, in inference mode for a network with state (no dropout,
+    batch norm's running statistics)."""
     import numpy as np
 
+    from jaxbp._apply import apply
     from jaxbp._core import jit_once
 
-    forward = jit_once(lambda p, xb: net.forward(p, xb)[0])  # runs once per chunk
-    out = [np.asarray(forward(params, x[i:i + batch_size]))
+    # runs once per chunk
+    forward = jit_once(lambda p, s, xb: apply(net, p, s, xb, train=False)[0])
+    out = [np.asarray(forward(params, state, x[i:i + batch_size]))
            for i in range(0, len(x), batch_size)]
     return np.argmax(np.concatenate(out), axis=-1)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 
-from jaxbp.demo import DemoError, _positive, prepare_classifier, train_runs
+from jaxbp.demo import DemoError, _positive, _predict, prepare_classifier, train_runs
 
 DEFAULT_EPOCHS = 25
 
@@ -87,7 +87,7 @@ def run_resnet(args) -> int:
                          batch_size, runs, args.verbose, state=state)
     manual = results["hand-written backward"]
 
-    pred = _predict(net, manual.params, manual.state, ds.x_test)
+    pred = _predict(net, manual.params, ds.x_test, state=manual.state)
     accuracy = float(np.mean(pred == ds.y_test))
     verdict = ""
     if not args.data:
@@ -117,17 +117,3 @@ def run_resnet(args) -> int:
         print("plots: " + ", ".join(written))
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
-
-
-def _predict(net, params, state, x, batch_size=1024):
-    """Class predictions in inference mode (no dropout, batch norm's running
-    statistics)."""
-    import jax
-    import numpy as np
-
-    import jaxbp
-
-    forward = jax.jit(lambda p, s, xb: jaxbp.apply(net, p, s, xb, train=False)[0])
-    out = [np.asarray(forward(params, state, x[i:i + batch_size]))
-           for i in range(0, len(x), batch_size)]
-    return np.argmax(np.concatenate(out), axis=-1)
