@@ -35,6 +35,14 @@ def _block(key, index, kind):
     return jax.random.uniform(k, (BLOCK,), jnp.float32)
 
 
+def flat(draw, key, shape, *args):
+    """``draw(key, shape, *args)`` (a ``jax.random`` function taking the shape second)
+    drawn flat and reshaped: the same numbers (JAX's random bits depend on the flat
+    index), but XLA on CPU compiles a multi-axis draw many times slower (a
+    ``(32, 8, 8, 16)`` bernoulli mask: 3 s, flat 0.15 s)."""
+    return draw(key, (math.prod(shape),), *args).reshape(shape)
+
+
 def _concrete(key) -> bool:
     return not isinstance(key, jax.core.Tracer)
 

@@ -42,7 +42,6 @@ import argparse
 import dataclasses
 import datetime
 import json
-import math
 import os
 import platform
 import statistics
@@ -89,19 +88,15 @@ class Workload:
     torch_model: Callable | None = None  # (torch, channels_last) -> (module, loss_fn, lr)
 
 
-def _flat(draw, key, shape, *args):
-    """``draw(key, shape, *args)`` drawn flat and reshaped: the same numbers, but XLA
-    compiles a multi-axis draw many times slower (seconds on CPU)."""
-    return draw(key, (math.prod(shape),), *args).reshape(shape)
-
-
 def _classification_batches(input_shape, batch, classes=10):
     import jax
 
+    from jaxbp._random import flat
+
     def make(key, count):
         kx, ky = jax.random.split(key)
-        x = _flat(jax.random.normal, kx, (count, batch, *input_shape), "float32")
-        y = _flat(jax.random.randint, ky, (count, batch), 0, classes, "int32")
+        x = flat(jax.random.normal, kx, (count, batch, *input_shape), "float32")
+        y = flat(jax.random.randint, ky, (count, batch), 0, classes, "int32")
         return x, y
 
     return make
@@ -180,10 +175,12 @@ VOCAB = 96  # about the printable ASCII characters: the character-level demos' s
 def _token_batches(time, batch, vocab=VOCAB):
     import jax
 
+    from jaxbp._random import flat
+
     def make(key, count):
         kx, ky = jax.random.split(key)
-        x = _flat(jax.random.randint, kx, (count, batch, time), 0, vocab, "int32")
-        y = _flat(jax.random.randint, ky, (count, batch, time), 0, vocab, "int32")
+        x = flat(jax.random.randint, kx, (count, batch, time), 0, vocab, "int32")
+        y = flat(jax.random.randint, ky, (count, batch, time), 0, vocab, "int32")
         return x, y
 
     return make
