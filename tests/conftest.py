@@ -1,10 +1,35 @@
-"""Test configuration: strict JAX numerics, shared fixtures."""
+"""Test configuration: strict JAX numerics, fast compilation, shared fixtures."""
 
 import os
+import subprocess
+import sys
 import tempfile
 
-import jax
-import pytest
+# Most of the suite's time is XLA compiling programs that run once or a few times on
+# small arrays (a layer's check, a grading case, a few training steps). The test
+# processes compile as jaxbp compiles such programs (jaxbp._core.run_once_options:
+# XLA's cheapest LLVM optimization level, its elemental emitters, code generated in one
+# piece): about twice as fast, running slower, the same values to rounding
+# (test_compile_options compares them with XLA's defaults). Set here, before any JAX
+# computation, through XLA_FLAGS, which the pytest-xdist workers and the commands the
+# tests start inherit. Only options this jaxlib knows (an unknown flag in XLA_FLAGS
+# kills the process): a child process lists them. A user's own XLA_FLAGS are kept as
+# they are; JAXBP_TEST_XLA_DEFAULTS=1 runs the suite with XLA's default compilation.
+FAST_COMPILE_ENV = "JAXBP_TEST_FAST_COMPILE"
+if ("XLA_FLAGS" not in os.environ and FAST_COMPILE_ENV not in os.environ
+        and os.environ.get("JAXBP_TEST_XLA_DEFAULTS", "") in ("", "0")):
+    _probe = subprocess.run(
+        [sys.executable, "-c",
+         "from jaxbp._core import run_once_options\n"
+         "print(' '.join(f'--{k}=' + (str(v).lower() if isinstance(v, bool) else str(v))"
+         " for k, v in run_once_options().items()))"],
+        capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    if _probe.returncode == 0 and _probe.stdout.strip():
+        os.environ["XLA_FLAGS"] = _probe.stdout.strip()
+        os.environ[FAST_COMPILE_ENV] = os.environ["XLA_FLAGS"]
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 # One persistent compilation cache for the whole run, shared by the pytest processes
 # (pytest-xdist workers) and every `jaxbp` subprocess the tests start: the same small

@@ -2,6 +2,10 @@
 learner's function in the grading worker): accepted by this jaxlib, and the values they
 give agree with XLA's default compilation to rounding."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,12 +30,39 @@ def test_every_option_is_one_this_jaxlib_compiles_with():
     assert float(compiled(np.float32(1.5))) == 3.0
 
 
-@pytest.mark.parametrize("dtype,ulps", [(np.float64, 16), (np.float32, 16)])
-def test_values_agree_with_the_default_compilation_to_rounding(dtype, ulps):
+_DEFAULT = """
+import sys
+import jax
+import numpy as np
+sys.path.insert(0, {tests!r})
+from test_compile_options import _ops
+for dtype in (np.float64, np.float32):
     x = (np.random.default_rng(0).normal(size=(48, 33)) * 3).astype(dtype)
     with jax.enable_x64(dtype == np.float64):
-        default = jax.jit(_ops)(x)
+        np.savez({out!r} + dtype.__name__ + ".npz", *jax.jit(_ops)(x))
+"""
+
+
+@pytest.fixture(scope="module")
+def default_compilation(tmp_path_factory):
+    """The ops compiled with XLA's defaults, in a child process without XLA_FLAGS: the
+    test processes themselves compile with the quick options (conftest.py)."""
+    out = str(tmp_path_factory.mktemp("default") / "ops-")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    code = _DEFAULT.format(tests=os.path.dirname(__file__), out=out)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
+    return out
+
+
+@pytest.mark.parametrize("dtype,ulps", [(np.float64, 16), (np.float32, 16)])
+def test_values_agree_with_the_default_compilation_to_rounding(dtype, ulps,
+                                                                default_compilation):
+    x = (np.random.default_rng(0).normal(size=(48, 33)) * 3).astype(dtype)
+    with np.load(default_compilation + dtype.__name__ + ".npz") as saved:
+        default = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    with jax.enable_x64(dtype == np.float64):
         quick = _core.jit_once(_ops)(x)
+    assert len(default) == len(quick)
     eps = np.finfo(dtype).eps
     for a, b in zip(default, quick):
         a, b = np.asarray(a), np.asarray(b)

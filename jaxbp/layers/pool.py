@@ -7,7 +7,10 @@ fill a window are dropped, and get zero gradient.
 
 **Ties**: when a window holds its maximum more than once, the whole gradient goes to the
 *first* maximum in row-major order within the window, as PyTorch does. (Copying it to
-every tied entry would not be a gradient.)
+every tied entry would not be a gradient.) The forward reads the maximum at that
+arg-max, so ``jax.grad`` of a network with max pooling gives the same gradient as its
+hand-written backward on tied data too (``jax.grad`` of ``jnp.max`` splits a tied
+window's gradient equally among its maxima, another valid subgradient).
 
 Backward routes ``dy`` to the arg-max of each window (document 003: "pooling routes the
 error to C2 and C3 only"). Two vectorised formulations, chosen statically:
@@ -114,7 +117,13 @@ def _pool(n, window, stride):
         patches = (_reshape_windows(x, window, out) if disjoint
                    else _windows(x, window, strides))
         argmax = jnp.argmax(patches, axis=-1).astype(jnp.int32)  # first maximum on ties
-        y = jnp.max(patches, axis=-1)
+        # The maximum read at the arg-max (bit for bit jnp.max's value): jax.grad of it
+        # routes dy where backward does, to the first maximum, also on ties. jax.grad
+        # of jnp.max would split a tied window's dy among its maxima: another
+        # subgradient, so a network's autodiff and hand-written runs would part ways at
+        # the first tie (in the background of images, where a bias-free convolution and
+        # batch norm give whole windows the same value).
+        y = jnp.take_along_axis(patches, argmax[..., None], axis=-1)[..., 0]
         return y, PoolResiduals(x, argmax, where)
 
     def backward(params, residuals, dy):
