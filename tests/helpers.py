@@ -362,3 +362,18 @@ def held_out_accuracy(out: str) -> float:
     match = re.search(r"held-out accuracy with the hand-written backward: ([\d.]+)%", out)
     assert match, out
     return float(match.group(1)) / 100
+
+
+def run_as_a_user(*argv, cwd, timeout: float = 600):
+    """``python -m jaxbp *argv`` in a child process compiled with XLA's defaults, as a
+    user's command is: the test processes compile for speed instead (conftest.py), and
+    a long training run then runs slower. Returns the ``CompletedProcess`` (text)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    if env.get("XLA_FLAGS") == env.get("JAXBP_TEST_FAST_COMPILE"):  # the suite's own
+        env.pop("XLA_FLAGS", None)
+    return subprocess.run([sys.executable, "-m", "jaxbp", *argv], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
