@@ -93,7 +93,7 @@ def init_shapes(layer, input_shape):
 def random_params(rng, struct, dtype=np.float64):
     """Random normal parameters (scale 0.5) with the tree structure and shapes of
     ``struct``."""
-    return jax.tree.map(lambda s: jnp.asarray(0.5 * rng.normal(size=s.shape), dtype),
+    return jax.tree.map(lambda s: on_device(0.5 * rng.normal(size=s.shape), dtype),
                         struct)
 
 
@@ -106,8 +106,15 @@ def random_init(layer, input_shape, rng, dtype=np.float64):
     return random_params(rng, struct, dtype), out_shape
 
 
+def on_device(a, dtype=None) -> jax.Array:
+    """``a`` (NumPy, JAX or a list) converted on the host and put on the device:
+    ``jnp.asarray(numpy_array, dtype)`` would compile a conversion program for every new
+    shape, and the checks meet many shapes."""
+    return jax.device_put(np.asarray(a, dtype))
+
+
 def _to64(tree):
-    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
+    return jax.tree.map(lambda a: on_device(a, np.float64), tree)
 
 
 def _assert_close(got, want, what, rtol=RTOL_AUTODIFF):
@@ -215,15 +222,15 @@ def assert_layer_matches_autodiff(layer, input_shape, *, batch=2, seed=0, x=None
             f"{jax.tree.structure(struct)}")
         if x is None:
             x = distinct_inputs(rng, (batch, *input_shape))
-        x = jnp.asarray(x, jnp.float64)
+        x = on_device(x, np.float64)
         y_struct = jax.eval_shape(lambda p, x_: layer.forward(p, x_)[0], params, x)
         assert y_struct.shape == (x.shape[0], *out_shape), (
             f"{layer.name}: forward gives shape {y_struct.shape}, init announced "
             f"{(x.shape[0], *out_shape)}")
         assert y_struct.dtype == jnp.float64, f"{layer.name}: float64 in, " \
                                               f"{y_struct.dtype} out"
-        dy = jnp.asarray(rng.normal(size=y_struct.shape), jnp.float64)
-        dirs = [jnp.asarray(rng.normal(size=(directions, *leaf.shape)), jnp.float64)
+        dy = on_device(rng.normal(size=y_struct.shape), np.float64)
+        dirs = [on_device(rng.normal(size=(directions, *leaf.shape)), np.float64)
                 for leaf in [x] + jax.tree.leaves(params)]
 
         # Structure, shapes and dtypes first (traced only), so that a wrong one is
@@ -284,13 +291,13 @@ def assert_loss_matches_autodiff(loss, pred, target, *, eager=True, fd=True, see
       ``(value, dpred)`` in float64.
     """
     with jax.enable_x64(True):
-        pred = jnp.asarray(pred, jnp.float64)
-        target = jnp.asarray(target)
-        if jnp.issubdtype(target.dtype, jnp.floating):
-            target = target.astype(jnp.float64)
+        pred = on_device(pred, np.float64)
+        target = np.asarray(target)
+        target = on_device(target, np.float64 if jnp.issubdtype(target.dtype, jnp.floating)
+                           else None)
         value_fn = lambda p: loss.forward(p, target)[0]
         rng = np.random.default_rng(seed)
-        dirs = jnp.asarray(rng.normal(size=(3, *pred.shape)), jnp.float64)
+        dirs = on_device(rng.normal(size=(3, *pred.shape)), np.float64)
 
         def compute(pred):
             value, residuals = loss.forward(pred, target)
@@ -333,8 +340,8 @@ def assert_layer_stays_float32(layer, input_shape, *, batch=2, seed=0):
         rng = np.random.default_rng(seed)
         struct, out_shape = init_shapes(layer, input_shape)
         params = random_params(rng, struct, np.float32)
-        x = jnp.asarray(distinct_inputs(rng, (batch, *input_shape)), jnp.float32)
-        dy = jnp.asarray(rng.normal(size=(batch, *out_shape)), jnp.float32)
+        x = on_device(distinct_inputs(rng, (batch, *input_shape)), np.float32)
+        dy = on_device(rng.normal(size=(batch, *out_shape)), np.float32)
 
         def step(params, x, dy):
             y, residuals = layer.forward(params, x)

@@ -21,12 +21,17 @@ def with_backward(layer, backward, name):
     return jaxbp.Layer(layer.init, layer.forward, backward, name=name)
 
 
+def f32(a):
+    """A float32 jax.Array made from NumPy values, compiling nothing (jnp.asarray(a,
+    jnp.float32) compiles a conversion program per shape)."""
+    return jax.device_put(np.asarray(a, np.float32))
+
+
 def dense_case(n_in=3, n_out=3, batch=2, seed=0):
     layer = jaxbp.dense(n_out)
     rng = np.random.default_rng(seed)
-    params = {"w": jnp.asarray(rng.normal(size=(n_in, n_out)), jnp.float32),
-              "b": jnp.asarray(rng.normal(size=(n_out,)), jnp.float32)}
-    x = jnp.asarray(rng.normal(size=(batch, n_in)), jnp.float32)
+    params = {"w": f32(rng.normal(size=(n_in, n_out))), "b": f32(rng.normal(size=(n_out,)))}
+    x = f32(rng.normal(size=(batch, n_in)))
     return layer, params, x
 
 
@@ -92,7 +97,7 @@ def factor_two(params, residuals, dy):
 @pytest.mark.parametrize("backward", [missing_f_prime, factor_two],
                          ids=["missing f'", "factor 2"])
 def test_wrong_activation_backward_is_caught(backward):
-    x = jnp.asarray([[0.3, -1.2, 2.0]], jnp.float32)
+    x = f32([[0.3, -1.2, 2.0]])
     report = jaxbp.check_gradients(with_backward(jaxbp.sigmoid(), backward, "bad sigmoid"),
                                    (), x)
     assert not report.passed
@@ -105,7 +110,7 @@ def test_backward_that_raises_is_reported_not_raised():
         raise ValueError("not done yet")
 
     report = jaxbp.check_gradients(with_backward(jaxbp.tanh(), broken, "unfinished"), (),
-                                   jnp.ones((1, 2), jnp.float32))
+                                   f32(np.ones((1, 2))))
     assert not report.passed
     assert "backward raised ValueError: not done yet" in report.error
     assert "FAILED" in str(report) and "not done yet" in str(report)
@@ -154,7 +159,7 @@ def test_tolerance_and_explicit_dy():
         return dparams, dx * (1 + 1e-7)
 
     slightly_off = with_backward(layer, nearly, "nearly")
-    dy = jnp.ones((2, 3), jnp.float32)
+    dy = f32(np.ones((2, 3)))
     assert jaxbp.check_gradients(slightly_off, params, x, dy=dy, tolerance=1e-4).passed
     assert not jaxbp.check_gradients(slightly_off, params, x, dy=dy, tolerance=1e-9).passed
 
@@ -169,7 +174,7 @@ def test_jit_only_difference_is_caught():
         return (), dx * 0.5 if isinstance(dy, jax.core.Tracer) else dx
 
     report = jaxbp.check_gradients(with_backward(layer, eager_right_jit_wrong, "jit"), (),
-                                   jnp.asarray([[0.5, -0.25]], jnp.float32))
+                                   f32([[0.5, -0.25]]))
     assert not report.passed
     assert report.jit_max_abs_error > 1e-3
     assert all(leaf.passed for leaf in report.leaves)
@@ -184,7 +189,7 @@ def test_nan_under_jit_is_caught():
         return (), dx * jnp.nan if isinstance(dy, jax.core.Tracer) else dx
 
     report = jaxbp.check_gradients(with_backward(layer, nan_under_jit, "nan"), (),
-                                   jnp.asarray([[0.5, -0.25]], jnp.float32))
+                                   f32([[0.5, -0.25]]))
     assert not report.passed
     assert not report.jit_max_abs_error <= report.tolerance
 
@@ -247,7 +252,7 @@ def test_the_error_is_relative_at_any_scale():
     """A dW 1% wrong used to pass on inputs of scale 1e-5: the error was divided by
     max(1, max |ref|), an absolute error for small gradients."""
     layer, params, x = dense_case()
-    x = x * 1e-5
+    x = f32(np.asarray(x) * 1e-5)
 
     def one_percent_off(params, residuals, dy):
         dparams, dx = layer.backward(params, residuals, dy)
@@ -260,12 +265,12 @@ def test_the_error_is_relative_at_any_scale():
     assert not leaf.passed
     # The right backward passes at the same scale, and at a large one.
     assert jaxbp.check_gradients(layer, params, x).passed
-    assert jaxbp.check_gradients(layer, params, x * 1e10).passed
+    assert jaxbp.check_gradients(layer, params, f32(np.asarray(x) * 1e10)).passed
 
 
 def test_a_leaf_whose_gradient_is_zero_is_compared_absolutely():
     """relu on negative inputs: dx is exactly 0, the floor keeps 0 / 0 out."""
-    report = jaxbp.check_gradients(jaxbp.relu(), (), -jnp.ones((2, 3), jnp.float32))
+    report = jaxbp.check_gradients(jaxbp.relu(), (), f32(-np.ones((2, 3))))
     assert report.passed, str(report)
     assert report.leaves[0].max_rel_error == 0.0
 
@@ -292,7 +297,7 @@ def test_a_forward_that_raises_is_reported_not_raised():
 
 def test_an_explicit_dy_of_the_wrong_shape_is_reported():
     layer, params, x = dense_case()
-    report = jaxbp.check_gradients(layer, params, x, dy=jnp.ones((2, 4), jnp.float32))
+    report = jaxbp.check_gradients(layer, params, x, dy=f32(np.ones((2, 4))))
     assert report.error == "dy must have the shape of the forward's output (2, 3), got (2, 4)"
 
 
@@ -381,7 +386,7 @@ def test_a_network_too_large_for_one_batch_of_directions_is_checked_one_at_a_tim
 
     net = jaxbp.serial(jaxbp.dense(3), jaxbp.tanh(), jaxbp.dense(2))
     params, _ = net.init(jax.random.key(0), (4,))
-    x = jnp.asarray(np.random.default_rng(0).standard_normal((5, 4)), jnp.float32)
+    x = f32(np.random.default_rng(0).standard_normal((5, 4)))
     fast = jaxbp.check_gradients(net, params, x)
     monkeypatch.setattr(check_module, "SPREAD_LIMIT", 0)
     slow = jaxbp.check_gradients(net, params, x)
@@ -406,7 +411,7 @@ def test_without_the_eager_pass_the_jitted_backward_is_what_is_checked():
         _, dx = layer.backward(params, residuals, dy)
         return (), dx * 0.5 if isinstance(dy, jax.core.Tracer) else dx
 
-    x = jnp.asarray([[0.5, -0.25], [0.1, 0.3]], jnp.float32)
+    x = f32([[0.5, -0.25], [0.1, 0.3]])
     good = jaxbp.check_gradients(layer, (), x, eager=False)
     assert good.passed and "jit vs eager: not run" in str(good)
     bad = jaxbp.check_gradients(with_backward(layer, eager_right_jit_wrong, "jit"), (), x,

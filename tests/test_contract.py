@@ -64,8 +64,11 @@ def test_layer_is_an_immutable_bundle():
 def test_strict_test_configuration():
     """Implicit rank promotion raises, and warnings are errors."""
     assert jax.config.jax_numpy_rank_promotion == "raise"
+    # JAX arrays put on the device from NumPy (jnp.ones would compile a program each).
+    a = jax.device_put(np.ones((2, 3), np.float32))
+    b = jax.device_put(np.ones((3,), np.float32))
     with pytest.raises(ValueError, match="jax_numpy_rank_promotion='raise'"):
-        jnp.ones((2, 3), jnp.float32) + jnp.ones((3,), jnp.float32)
+        a + b
     with pytest.raises(UserWarning):
         warnings.warn("warnings are errors in this test suite", UserWarning)
 
@@ -88,7 +91,7 @@ def test_param_structures(layer, input_shape, want_params, want_out):
     assert all(jnp.issubdtype(v.dtype, jnp.floating) for v in params.values())
     if "b" in params:
         np.testing.assert_array_equal(params["b"], 0)
-    assert float(jnp.std(params["w"])) > 0  # random, not zeros
+    assert float(np.std(np.asarray(params["w"]))) > 0  # random, not zeros
 
 
 @pytest.mark.parametrize("layer, input_shape, want_out", [
@@ -118,9 +121,8 @@ def test_init_output_shape_excludes_batch_and_matches_forward():
     net = jaxbp.serial(jaxbp.conv1d(3, 2, stride=2, padding="SAME"), jaxbp.relu(),
                        jaxbp.max_pool1d(2), jaxbp.flatten(), jaxbp.dense(4))
     struct, out = init_shapes(net, (9, 2))
-    params = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), struct)
     for batch in (1, 5):
-        y = jax.eval_shape(lambda p, x: net.forward(p, x)[0], params,
+        y = jax.eval_shape(lambda p, x: net.forward(p, x)[0], struct,
                            jax.ShapeDtypeStruct((batch, 9, 2), jnp.float32))
         assert y.shape == (batch, *out)
 
@@ -185,7 +187,7 @@ def test_pool_stride_none_means_window_and_floor(make, window, stride, shape):
     assert out == (*want, shape[-1])
     x = distinct_inputs(np.random.default_rng(0), shape, np.float32)
     dy = np.random.default_rng(1).normal(size=(shape[0], *out)).astype(np.float32)
-    y, dx = pool_forward_backward(layer, jnp.asarray(x), jnp.asarray(dy))
+    y, dx = pool_forward_backward(layer, x, dy)  # NumPy in: nothing staged eagerly
     y_ref, dx_ref = np_max_pool(x, window, window, dy)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(dx, dx_ref)
@@ -216,7 +218,8 @@ def test_pool_ties_go_to_the_first_maximum_like_pytorch(make, window, stride, sh
         residuals = layer.forward((), x)[1]
         return y, layer.backward((), residuals, dy)[1], vjp(dy)[0]
 
-    y, dx, dx_autodiff = jax.jit(run)(jnp.asarray(x), jnp.asarray(dy))
+    y, dx, dx_autodiff = jax.jit(run)(x, dy)  # NumPy in: nothing staged eagerly
+    dx = np.asarray(dx)  # np.sum of a JAX array would run (and compile) jnp's sum
     y_ref, dx_ref = np_max_pool(x, window, stride, dy)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-6, atol=1e-6)
@@ -229,10 +232,11 @@ def test_pool_ties_go_to_the_first_maximum_like_pytorch(make, window, stride, sh
 
 def test_pool_ties_simple_case_by_hand():
     """A 2x2 window of equal values: all of dy goes to the top-left entry."""
-    x = jnp.ones((1, 2, 2, 1), jnp.float32)
-    y, dx = pool_forward_backward(jaxbp.max_pool2d(2), x, jnp.full((1, 1, 1, 1), 3.0))
+    x = np.ones((1, 2, 2, 1), np.float32)
+    y, dx = pool_forward_backward(jaxbp.max_pool2d(2), x,
+                                  np.full((1, 1, 1, 1), 3.0, np.float32))
     np.testing.assert_array_equal(y, [[[[1.0]]]])
-    np.testing.assert_array_equal(dx[0, :, :, 0], [[3.0, 0.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(np.asarray(dx)[0, :, :, 0], [[3.0, 0.0], [0.0, 0.0]])
 
 
 # -------------------------------------------------------------------------- conv
@@ -254,9 +258,9 @@ def np_cross_correlation_1d(x, w, b, stride, pad):
 def test_conv1d_is_cross_correlation(padding, pads):
     rng = np.random.default_rng(3)
     x, w, b = rng.normal(size=(2, 9, 2)), rng.normal(size=(3, 2, 4)), rng.normal(size=4)
-    with jax.enable_x64(True):
-        y, _ = jaxbp.conv1d(4, 3, stride=2, padding=padding).forward(
-            {"w": jnp.asarray(w), "b": jnp.asarray(b)}, jnp.asarray(x))
+    with jax.enable_x64(True):  # one compiled forward, NumPy in (eagerly: per operation)
+        y, _ = jax.jit(jaxbp.conv1d(4, 3, stride=2, padding=padding).forward)(
+            {"w": w, "b": b}, x)
     np.testing.assert_allclose(y, np_cross_correlation_1d(x, w, b, 2, pads), rtol=1e-12)
     # Not a true convolution: the flipped kernel gives something else.
     assert not np.allclose(y, np_cross_correlation_1d(x, w[::-1], b, 2, pads))
@@ -273,13 +277,18 @@ def test_conv2d_equals_lax_conv_general_dilated(kernel, stride, padding, lax_pad
     x, w = rng.normal(size=(2, 7, 6, 3)), rng.normal(size=(*kernel, 3, 2))
     b = rng.normal(size=2)
     strides = stride if isinstance(stride, tuple) else (stride, stride)
+    layer = jaxbp.conv2d(2, kernel, stride=stride, padding=padding)
+
+    @jax.jit  # the layer and the reference in one compiled program, NumPy in
+    def both(x, w, b):
+        y, _ = layer.forward({"w": w, "b": b}, x)
+        return y, lax.conv_general_dilated(x, w, strides, lax_padding,
+                                           dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
     with jax.enable_x64(True):
-        y, _ = jaxbp.conv2d(2, kernel, stride=stride, padding=padding).forward(
-            {"w": jnp.asarray(w), "b": jnp.asarray(b)}, jnp.asarray(x))
-        want = lax.conv_general_dilated(jnp.asarray(x), jnp.asarray(w), strides,
-                                        lax_padding,
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-        np.testing.assert_allclose(y, want + b[None, None, None, :], rtol=1e-12)
+        y, want = both(x, w, b)
+        np.testing.assert_allclose(y, np.asarray(want) + b[None, None, None, :],
+                                   rtol=1e-12)
 
 
 @pytest.mark.parametrize("size, k, s", [(7, 3, 1), (7, 2, 2), (8, 3, 3), (5, 4, 2)])
@@ -296,34 +305,47 @@ def test_loss_contract(name):
     """forward(pred, target) -> (value, residuals), backward(residuals) -> dpred; the
     value is a scalar mean and dpred has pred's shape."""
     loss = getattr(jaxbp, name)()
-    pred = jnp.asarray([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]], jnp.float32)
-    target = jnp.asarray([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], jnp.float32)
-    value, residuals = loss.forward(pred, target)
-    dpred = loss.backward(residuals)
+    pred = np.asarray([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]], np.float32)
+    target = np.asarray([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], np.float32)
+
+    @jax.jit  # forward and backward in one compiled program
+    def value_and_dpred(pred, target):
+        value, residuals = loss.forward(pred, target)
+        return value, loss.backward(residuals)
+
+    value, dpred = value_and_dpred(pred, target)
     assert value.shape == () and dpred.shape == pred.shape
     assert np.isfinite(value) and np.all(np.isfinite(dpred))
 
 
 def test_half_mse_is_the_documents_error():
     # 000: E = 1/2 * sum (target - out)^2 per example; the value is the batch mean.
-    pred = jnp.asarray([[1.0, 2.0], [0.0, 0.0]], jnp.float32)
-    target = jnp.asarray([[0.0, 0.0], [0.0, 1.0]], jnp.float32)
-    value, _ = jaxbp.half_mse().forward(pred, target)
+    pred = np.asarray([[1.0, 2.0], [0.0, 0.0]], np.float32)
+    target = np.asarray([[0.0, 0.0], [0.0, 1.0]], np.float32)
+    value, _ = jax.jit(jaxbp.half_mse().forward)(pred, target)  # one program
     np.testing.assert_allclose(value, ((1 + 4) / 2 + 1 / 2) / 2, rtol=1e-7)
 
 
 def test_softmax_cross_entropy_labels_both_ways_and_nan_under_jit():
     loss = jaxbp.softmax_cross_entropy()
-    logits = jnp.asarray([[1.0, 2.0, 0.5], [0.1, -1.0, 0.3]], jnp.float32)
-    labels = jnp.asarray([1, 2], jnp.int32)
-    v_int, r_int = loss.forward(logits, labels)
-    v_hot, r_hot = loss.forward(logits, jax.nn.one_hot(labels, 3, dtype=jnp.float32))
+    logits = np.asarray([[1.0, 2.0, 0.5], [0.1, -1.0, 0.3]], np.float32)
+    labels = np.asarray([1, 2], np.int32)
+    out_of_range = np.asarray([1, 3], np.int32)
+
+    # Both ways, and out-of-range labels traced (not concrete), in one compiled program.
+    @jax.jit
+    def traced(z, labels, out_of_range):
+        v_int, r_int = loss.forward(z, labels)
+        v_hot, r_hot = loss.forward(z, jax.nn.one_hot(labels, 3, dtype=jnp.float32))
+        return (v_int, v_hot, loss.backward(r_int), loss.backward(r_hot),
+                loss.forward(z, out_of_range)[0])
+
+    v_int, v_hot, d_int, d_hot, v_out = traced(logits, labels, out_of_range)
     np.testing.assert_allclose(v_int, v_hot, rtol=1e-6)
-    np.testing.assert_allclose(loss.backward(r_int), loss.backward(r_hot), rtol=1e-6)
+    np.testing.assert_allclose(d_int, d_hot, rtol=1e-6)
     with pytest.raises(ValueError, match=r"labels must be in \[0, 2\]"):
-        loss.forward(logits, jnp.asarray([1, 3], jnp.int32))
-    traced = jax.jit(lambda z, t: loss.forward(z, t)[0])
-    assert np.isnan(traced(logits, jnp.asarray([1, 3], jnp.int32)))
+        loss.forward(jax.device_put(logits), jax.device_put(out_of_range))
+    assert np.isnan(v_out)
 
 
 # ---------------------------------------------------------------- grads and checks
@@ -332,8 +354,8 @@ def test_softmax_cross_entropy_labels_both_ways_and_nan_under_jit():
 def test_value_and_grad_and_differentiable_signatures():
     net = jaxbp.serial(jaxbp.dense(2), jaxbp.sigmoid())
     params, _ = net.init(KEY, (3,))
-    x = jnp.ones((4, 3), jnp.float32)
-    target = jnp.zeros((4, 2), jnp.float32)
+    x = np.ones((4, 3), np.float32)
+    target = np.zeros((4, 2), np.float32)
     value, grads = jax.jit(jaxbp.value_and_grad(net, jaxbp.half_mse()))(params, x, target)
     assert value.shape == ()
     assert jax.tree.structure(grads) == jax.tree.structure(params)
@@ -345,7 +367,7 @@ def test_value_and_grad_and_differentiable_signatures():
 
 def test_check_gradients_report_contract():
     layer = jaxbp.tanh()
-    x = jnp.asarray([[0.5, -1.0]], jnp.float32)
+    x = jax.device_put(np.asarray([[0.5, -1.0]], np.float32))
     good = jaxbp.check_gradients(layer, (), x)
     assert isinstance(good, jaxbp.GradientReport) and good.passed
     assert {leaf.name: leaf.max_abs_error for leaf in good.leaves}.keys() == {"x"}

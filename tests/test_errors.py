@@ -23,8 +23,29 @@ def raises(kind, *phrases):
     return pytest.raises(kind, match=".*".join(re.escape(p) for p in phrases))
 
 
-def ones(*shape, dtype=jnp.float32):
-    return jnp.ones(shape, dtype)
+# The tests' arrays are JAX arrays, as a user's, put on the device from NumPy:
+# jnp.ones/zeros/full/asarray would compile a small XLA program for every new shape and
+# dtype (the messages under test do not depend on how the array was made).
+def ones(*shape, dtype=np.float32):
+    return jax.device_put(np.ones(shape, dtype))
+
+
+def zeros(*shape, dtype=np.float32):
+    return jax.device_put(np.zeros(shape, dtype))
+
+
+def full(shape, value, dtype=np.float32):
+    return jax.device_put(np.full(shape, value, dtype))
+
+
+def traced_forward(layer, params, x):
+    """``layer.forward(params, x)``'s output and residuals for a backward that must
+    raise: traced (``jax.eval_shape``), not run, and filled with zeros. A backward's
+    checks see what tracing gives exactly as a forward's run would (the residuals' tree,
+    their static fields naming the layer and its configuration, every shape and dtype);
+    running the forward eagerly would compile each of its operations on its own."""
+    traced = jax.eval_shape(layer.forward, params, x)
+    return jax.tree.map(lambda s: zeros(*s.shape, dtype=s.dtype), traced)
 
 
 # ---------------------------------------------------------------------- construction
@@ -127,7 +148,7 @@ def test_init_rejects_an_input_shape_of_the_wrong_kind():
 
 @pytest.fixture(scope="module")
 def dense_params():
-    return {"w": jnp.zeros((3, 2), jnp.float32), "b": jnp.zeros((2,), jnp.float32)}
+    return {"w": zeros(3, 2), "b": zeros(2)}
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
@@ -160,11 +181,11 @@ def test_wrong_rank(layer, params_shape, x_shape, rank, layout, jit):
     forward = jax.jit(layer.forward) if jit else layer.forward
     with raises(ValueError, f"x must have rank {rank} {layout}, got shape {x_shape} "
                             f"(rank {len(x_shape)})"):
-        forward(params, jnp.ones(x_shape, jnp.float32))
+        forward(params, ones(*x_shape))
 
 
-def conv_params(w_shape, dtype=jnp.float32):
-    return {"w": jnp.zeros(w_shape, dtype), "b": jnp.zeros(w_shape[-1:], dtype)}
+def conv_params(w_shape, dtype=np.float32):
+    return {"w": zeros(*w_shape, dtype=dtype), "b": zeros(*w_shape[-1:], dtype=dtype)}
 
 
 def test_conv_wrong_channel_count():
@@ -183,7 +204,7 @@ def test_conv_and_pool_too_small_at_trace_time():
 
 
 @pytest.mark.parametrize("x, kind, phrase", [
-    (jnp.ones((2, 3), jnp.int32), TypeError, "x must have a floating dtype, got int32"),
+    (ones(2, 3, dtype=np.int32), TypeError, "x must have a floating dtype, got int32"),
     ("abc", TypeError, "x must be an array, got str"),
     (None, TypeError, "x must be an array, got NoneType"),
 ])
@@ -196,7 +217,7 @@ def test_input_of_the_wrong_kind(dense_params, x, kind, phrase):
 
 def test_flatten_needs_a_batch_axis():
     with raises(ValueError, "flatten(): x must have a batch axis, got shape ()"):
-        jaxbp.flatten().forward((), jnp.ones((), jnp.float32))
+        jaxbp.flatten().forward((), ones())
 
 
 # ------------------------------------------------------------------------- losses
@@ -208,17 +229,17 @@ def test_flatten_needs_a_batch_axis():
 @pytest.mark.parametrize("pred_shape, target_shape", [
     ((3, 1), (3,)), ((3,), (3, 1)), ((3, 2), (2,)), ((1, 4), (4,)), ((2, 3), (3, 2))])
 def test_loss_mismatched_shapes_never_broadcast(make, pred_shape, target_shape):
-    pred = jnp.full(pred_shape, 0.5, jnp.float32)
+    pred = full(pred_shape, 0.5)
     with raises(ValueError, f"{make.__name__}: target must have the shape of pred "
                             f"{pred_shape}, got {target_shape}"):
-        make().forward(pred, jnp.zeros(target_shape, jnp.float32))
+        make().forward(pred, zeros(*target_shape))
 
 
 def test_loss_needs_a_batch_axis_and_floating_pred():
     with raises(ValueError, "half_mse: pred must have a batch axis, got shape ()"):
-        jaxbp.half_mse().forward(jnp.ones((), jnp.float32), jnp.ones((), jnp.float32))
+        jaxbp.half_mse().forward(ones(), ones())
     with raises(TypeError, "half_mse: pred must have a floating dtype, got int32"):
-        jaxbp.half_mse().forward(jnp.ones((2,), jnp.int32), jnp.ones((2,), jnp.float32))
+        jaxbp.half_mse().forward(ones(2, dtype=np.int32), ones(2))
 
 
 @pytest.mark.parametrize("target, phrase", [
@@ -231,18 +252,18 @@ def test_loss_needs_a_batch_axis_and_floating_pred():
 ], ids=["one-hot", "float labels", "labels (3, 1)", "labels (4,)"])
 def test_softmax_cross_entropy_target_shapes(target, phrase):
     with raises(ValueError, phrase):
-        jaxbp.softmax_cross_entropy().forward(ones(3, 4), jnp.asarray(target))
+        jaxbp.softmax_cross_entropy().forward(ones(3, 4), jax.device_put(target))
 
 
 def test_softmax_cross_entropy_float_labels_are_a_type_error():
     """Float labels of shape (batch,) are labels of the wrong kind, not a shape slip."""
     with raises(TypeError, "integer labels must have an integer dtype, got float32"):
-        jaxbp.softmax_cross_entropy().forward(ones(3, 4), jnp.zeros((3,), jnp.float32))
+        jaxbp.softmax_cross_entropy().forward(ones(3, 4), zeros(3))
 
 
 def test_softmax_cross_entropy_pred_rank():
     with raises(ValueError, "pred must be logits of shape (batch, classes), got (4,)"):
-        jaxbp.softmax_cross_entropy().forward(ones(4), jnp.zeros((4,), jnp.int32))
+        jaxbp.softmax_cross_entropy().forward(ones(4), zeros(4, dtype=np.int32))
 
 
 @pytest.mark.parametrize("labels, phrase", [
@@ -250,7 +271,7 @@ def test_softmax_cross_entropy_pred_rank():
     ([7, 0, 0], "got labels[0] = 7")])
 def test_out_of_range_labels_when_concrete(labels, phrase):
     loss = jaxbp.softmax_cross_entropy()
-    labels = jnp.asarray(labels, jnp.int32)
+    labels = jax.device_put(np.asarray(labels, np.int32))
     with raises(ValueError, "softmax_cross_entropy: labels must be in [0, 3] for 4 "
                             "classes", phrase):
         loss.forward(ones(3, 4), labels)
@@ -286,32 +307,36 @@ def test_serial_shape_errors_name_the_layer():
 def test_activations_at_extreme_inputs(dtype):
     x = np.array([[-1e4, -100.0, 100.0, 1e4]])
     with jax.enable_x64(True):
-        xj = jnp.asarray(x, dtype)
-        dy = jnp.ones(x.shape, dtype)
+        xj = jax.device_put(x.astype(dtype))
+        dy = jax.device_put(np.ones(x.shape, dtype))
+        layers = [jaxbp.sigmoid(), jaxbp.tanh(), jaxbp.relu(), jaxbp.softmax()]
 
-        def run(layer):
-            y, residuals = layer.forward((), xj)
-            return y, layer.backward((), residuals, dy)[1]
+        # The four layers' forward and backward in one compiled program.
+        @jax.jit
+        def run(x, dy):
+            out = []
+            for layer in layers:
+                y, residuals = layer.forward((), x)
+                out.append((y, layer.backward((), residuals, dy)[1]))
+            return out
 
-        y, dx = jax.jit(lambda: run(jaxbp.sigmoid()))()
+        results = run(xj, dy)
+        (y, dx), (y_tanh, dx_tanh), (y_relu, dx_relu), (y_soft, dx_soft) = results
         np.testing.assert_allclose(y, [[0, 0, 1, 1]], atol=1e-30)
         np.testing.assert_allclose(dx, [[0, 0, 0, 0]], atol=1e-30)
-        y, dx = jax.jit(lambda: run(jaxbp.tanh()))()
-        np.testing.assert_array_equal(y, [[-1, -1, 1, 1]])
-        np.testing.assert_array_equal(dx, [[0, 0, 0, 0]])
-        y, dx = jax.jit(lambda: run(jaxbp.relu()))()
-        np.testing.assert_array_equal(y, [[0, 0, 100, 1e4]])
-        np.testing.assert_array_equal(dx, [[0, 0, 1, 1]])
-        y, dx = jax.jit(lambda: run(jaxbp.softmax()))()
-        np.testing.assert_allclose(y, [[0, 0, 0, 1]], atol=1e-30)
-        np.testing.assert_allclose(dx, [[0, 0, 0, 0]], atol=1e-30)
-        for a in (y, dx):
+        np.testing.assert_array_equal(y_tanh, [[-1, -1, 1, 1]])
+        np.testing.assert_array_equal(dx_tanh, [[0, 0, 0, 0]])
+        np.testing.assert_array_equal(y_relu, [[0, 0, 100, 1e4]])
+        np.testing.assert_array_equal(dx_relu, [[0, 0, 1, 1]])
+        np.testing.assert_allclose(y_soft, [[0, 0, 0, 1]], atol=1e-30)
+        np.testing.assert_allclose(dx_soft, [[0, 0, 0, 0]], atol=1e-30)
+        for a in jax.tree.leaves(results):
             assert a.dtype == dtype and np.all(np.isfinite(a))
 
 
 def test_softmax_of_huge_equal_logits_is_uniform():
-    x = jnp.full((1, 4), 1e4, jnp.float32)
-    y, _ = jaxbp.softmax().forward((), x)
+    x = full((1, 4), 1e4)
+    y, _ = jax.jit(jaxbp.softmax().forward)((), x)  # one program, not five operations
     np.testing.assert_allclose(y, np.full((1, 4), 0.25), rtol=1e-6)
 
 
@@ -319,11 +344,17 @@ def test_dense_with_huge_and_tiny_but_finite_values():
     # Powers of two: exact in float32 (and in any reduced matmul precision), so every
     # product and sum below is exact and nothing overflows on the way.
     big, tiny = 2.0 ** 100, 2.0 ** -100
-    x = jnp.full((1, 3), big, jnp.float32)
-    params = {"w": jnp.full((3, 1), tiny, jnp.float32), "b": jnp.zeros((1,), jnp.float32)}
-    y, residuals = jaxbp.dense(1).forward(params, x)
+    x = full((1, 3), big)
+    params = {"w": full((3, 1), tiny), "b": zeros(1)}
+    layer = jaxbp.dense(1)
+
+    @jax.jit  # forward and backward in one compiled program
+    def step(params, x, dy):
+        y, residuals = layer.forward(params, x)
+        return y, layer.backward(params, residuals, dy)
+
+    y, (dparams, dx) = step(params, x, ones(1, 1))
     np.testing.assert_array_equal(y, [[3.0]])
-    dparams, dx = jaxbp.dense(1).backward(params, residuals, jnp.ones((1, 1), jnp.float32))
     np.testing.assert_array_equal(dparams["w"], np.full((3, 1), big))
     np.testing.assert_array_equal(dparams["b"], [1.0])
     np.testing.assert_array_equal(dx, np.full((1, 3), tiny))
@@ -362,7 +393,7 @@ def _params_for(layer, x_shape):
                          ids=[f"{c[0].name} dy {c[2]}" for c in DY_CASES])
 def test_backward_checks_dy_against_the_output_shape(layer, x_shape, dy_shape, y_shape):
     params = _params_for(layer, x_shape)
-    y, residuals = layer.forward(params, ones(*x_shape))
+    y, residuals = traced_forward(layer, params, ones(*x_shape))
     assert y.shape == y_shape
     where = "serial: layers[1]: relu()" if layer.layers else layer.name
     with raises(ValueError, f"{where}: dy must have the shape of the forward's output "
@@ -386,9 +417,9 @@ def test_dy_is_checked_at_trace_time_under_jit():
 
 def test_dy_of_the_wrong_kind():
     layer = jaxbp.relu()
-    _, residuals = layer.forward((), ones(2, 3))
+    _, residuals = traced_forward(layer, (), ones(2, 3))
     with raises(TypeError, "relu(): dy must have a floating dtype, got int32"):
-        layer.backward((), residuals, jnp.ones((2, 3), jnp.int32))
+        layer.backward((), residuals, ones(2, 3, dtype=np.int32))
     with raises(TypeError, "relu(): dy must be an array of shape (2, 3)", "got NoneType"):
         layer.backward((), residuals, None)
 
@@ -405,7 +436,7 @@ def test_conv_kernel_size_is_checked_against_the_configuration():
     with raises(ValueError, message + "(3, 3, in, 2), got (5, 5, 1, 2)"):
         layer.forward(params, ones(2, 6, 6, 1))
     good = conv_params((3, 3, 1, 2))
-    _, residuals = layer.forward(good, ones(2, 6, 6, 1))
+    _, residuals = traced_forward(layer, good, ones(2, 6, 6, 1))
     # backward knows the input's channels from the residuals.
     with raises(ValueError, message + "(3, 3, 1, 2), got (5, 5, 1, 2)"):
         layer.backward(params, residuals, ones(2, 6, 6, 2))
@@ -431,7 +462,7 @@ def test_conv_kernel_size_is_checked_against_the_configuration():
      "dense(2): params['b'] must have shape (2,), got (3,)"),
     (jaxbp.dense(2), {"w": ones(3, 2), "b": 0.0}, TypeError,
      "dense(2): params['b'] must be an array of shape (2,), got float 0.0"),
-    (jaxbp.dense(2), {"w": jnp.ones((3, 2), jnp.int32), "b": ones(2)}, TypeError,
+    (jaxbp.dense(2), {"w": ones(3, 2, dtype=np.int32), "b": ones(2)}, TypeError,
      "dense(2): params['w'] must have a floating dtype, got int32"),
     (jaxbp.conv2d(2, 3), conv_params((3, 1, 2)), ValueError,
      "params['w'] must have shape (3, 3, in, 2), got (3, 1, 2)"),
@@ -458,13 +489,13 @@ def test_backward_checks_params_too():
     params without "b" silently dropped the bias gradient."""
     conv = jaxbp.conv2d(2, 3)
     params = conv_params((3, 3, 1, 2))
-    _, residuals = conv.forward(params, ones(2, 5, 5, 1))
+    _, residuals = traced_forward(conv, params, ones(2, 5, 5, 1))
     with raises(TypeError, "conv2d(2, 3, stride=1, padding='VALID'): params must be a dict "
                            "{'w': (3, 3, 1, 2), 'b': (2,)}, got ()"):
         conv.backward((), residuals, ones(2, 3, 3, 2))
     dense = jaxbp.dense(2)
     full = {"w": ones(3, 2), "b": ones(2)}
-    _, residuals = dense.forward(full, ones(4, 3))
+    _, residuals = traced_forward(dense, full, ones(4, 3))
     with raises(ValueError, "params['b'] is missing"):
         dense.backward({"w": full["w"]}, residuals, ones(4, 2))
     with raises(ValueError, "dense(2): params['w'] must have shape (3, 2), got (4, 2)"):
@@ -493,7 +524,7 @@ def test_serial_params_shifted_by_one_layer():
 
 def _forward(layer, x_shape):
     params = _params_for(layer, x_shape)
-    y, residuals = layer.forward(params, ones(*x_shape))
+    y, residuals = traced_forward(layer, params, ones(*x_shape))
     return params, y, residuals
 
 
@@ -541,16 +572,23 @@ def test_residuals_with_their_layer_name_pass_through_jit_and_vmap():
     and vmap over forward and backward sees the same layer."""
     layer = jaxbp.conv1d(2, 2, stride=2)
     params = _params_for(layer, (2, 6, 1))
-    y, residuals = jax.jit(layer.forward)(params, ones(2, 6, 1))
+    x = ones(2, 6, 1)
+    y, residuals = jax.jit(layer.forward)(params, x)
     assert residuals.layer == layer.name and len(jax.tree.leaves(residuals)) == 1
-    grads, dx = layer.backward(params, residuals, jnp.ones_like(y))
-    assert dx.shape == (2, 6, 1)
 
     def per_example(x, dy):
         _, r = layer.forward(params, x[None])
         return layer.backward(params, r, dy[None])[1][0]
 
-    dxs = jax.vmap(per_example)(ones(2, 6, 1), jnp.ones_like(y))
+    # The residuals jit returned go back into a (second) compiled program, which runs
+    # the backward on them and the vmapped forward and backward: one compilation
+    # instead of each of their operations compiled on its own.
+    @jax.jit
+    def backward_and_vmapped(residuals, x, dy):
+        return layer.backward(params, residuals, dy), jax.vmap(per_example)(x, dy)
+
+    (grads, dx), dxs = backward_and_vmapped(residuals, x, ones(*y.shape))
+    assert dx.shape == (2, 6, 1)
     np.testing.assert_allclose(dxs, dx, rtol=1e-6)
 
 
@@ -562,11 +600,11 @@ def test_serial_backward_with_an_entry_missing(params_short):
     if params_short:
         with raises(ValueError, "serial: params must be a tuple of 3 entries, one per "
                                 "layer, got 2"):
-            net.backward(params[:2], residuals, jnp.ones_like(y))
+            net.backward(params[:2], residuals, ones(*y.shape))
     else:
         with raises(ValueError, "serial: residuals must be the tuple of 3 entries, one per "
                                 "layer, that serial's forward returned, got 2"):
-            net.backward(params, residuals[:2], jnp.ones_like(y))
+            net.backward(params, residuals[:2], ones(*y.shape))
 
 
 @pytest.mark.parametrize("make, other, got", [
@@ -578,8 +616,8 @@ def test_serial_backward_with_an_entry_missing(params_short):
 ])
 def test_a_loss_refuses_another_losss_residuals(make, other, got):
     """Used to raise AttributeError (or compute with the wrong fields)."""
-    pred, target = jnp.full((2, 3), 0.5, jnp.float32), jnp.zeros((2, 3), jnp.float32)
-    _, residuals = other().forward(pred, target)
+    pred, target = full((2, 3), 0.5), zeros(2, 3)
+    _, residuals = traced_forward(other(), pred, target)
     loss = make()
     with raises(TypeError, f"{loss.name}: residuals must be the", f"got {got}"):
         loss.backward(residuals)
@@ -596,19 +634,19 @@ def test_losses_refuse_an_empty_batch(make):
     ZeroDivisionError from reshape(0, -1)."""
     with raises(ValueError, f"{make.__name__}: pred must hold at least one example (the "
                             f"loss is a mean over the batch), got shape (0, 3)"):
-        make().forward(jnp.zeros((0, 3), jnp.float32), jnp.zeros((0, 3), jnp.float32))
+        make().forward(zeros(0, 3), zeros(0, 3))
 
 
 def test_binary_cross_entropy_given_logits_suggests_the_logit_loss():
-    pred = jnp.asarray([[0.2, 0.7], [2.3, -1.0]], jnp.float32)
+    pred = jax.device_put(np.asarray([[0.2, 0.7], [2.3, -1.0]], np.float32))
     with raises(ValueError, "binary_cross_entropy: pred must be probabilities in [0, 1], "
                             "got pred[1, 0] = 2.3: for logits use "
                             "sigmoid_binary_cross_entropy"):
-        jaxbp.binary_cross_entropy().forward(pred, jnp.zeros((2, 2), jnp.float32))
+        jaxbp.binary_cross_entropy().forward(pred, zeros(2, 2))
 
 
 def test_integer_one_hot_targets_must_be_floating():
-    one_hot = jnp.eye(3, 4, dtype=jnp.int32)
+    one_hot = jax.device_put(np.eye(3, 4, dtype=np.int32))
     with raises(TypeError, "softmax_cross_entropy: one-hot targets must be floating, got "
                            "target of shape (3, 4) and dtype int32: use "
                            "target.astype(pred.dtype), or integer labels of shape (3,)"):

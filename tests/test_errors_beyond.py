@@ -207,7 +207,9 @@ def test_dropouts_mask_residuals_check_dy_too():
 
 
 def test_batch_norm_inference_residuals_check_dy_too():
-    state = {"mean": jnp.zeros(3, F32), "var": jnp.ones(3, F32)}
+    # Put on the device from NumPy: jnp.zeros/ones would compile a program each.
+    state = {"mean": jax.device_put(np.zeros(3, F32)),
+             "var": jax.device_put(np.ones(3, F32))}
     layer = jaxbp.bind(jaxbp.batch_norm(), state=state, train=False)
     params, _ = init_shapes(layer, (3,))
     with raises(ValueError, "batch_norm(): dy must have the shape of the forward's output "
@@ -428,11 +430,13 @@ def test_residuals_with_static_fields_pass_through_jit():
     intact, and their only leaves are arrays."""
     layer = jaxbp.residual(jaxbp.dropout(0.5))
     y, residuals, _ = jax.jit(lambda x: jaxbp.apply(layer, ((),), ((),), x, key=KEY,
-                                                    train=True))(jnp.ones((2, 3), F32))
+                                                    train=True))(np.ones((2, 3), F32))
     assert residuals.shape == (2, 3) and residuals.x_dtype == F32
     assert residuals.layer == "residual(dropout(0.5))"
     assert [leaf.dtype for leaf in jax.tree.leaves(residuals)] == [jnp.bool_]
-    _, dx = layer.backward(((),), residuals, jnp.ones_like(y))
+    # The returned residuals go back into a compiled backward (one program, where the
+    # eager backward would compile each of its operations).
+    _, dx = jax.jit(layer.backward)(((),), residuals, np.ones(y.shape, y.dtype))
     keep = jax.tree.leaves(residuals)[0]
     np.testing.assert_array_equal(dx, 1.0 + 2.0 * np.asarray(keep))
 
@@ -442,24 +446,26 @@ def test_residuals_with_static_fields_pass_through_jit():
 
 def test_embedding_takes_integer_ids_only():
     layer, params, _, _ = setup("embedding")
-    params = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), params)
+    # JAX arrays put on the device from NumPy (jnp.zeros would compile a program each).
+    params = jax.tree.map(lambda s: jax.device_put(np.zeros(s.shape, s.dtype)), params)
     with raises(TypeError, "embedding(7, 3): x must be integer ids (an integer dtype), got "
                            "float32"):
-        layer.forward(params, jnp.zeros((2, 4), F32))
+        layer.forward(params, jax.device_put(np.zeros((2, 4), F32)))
     with raises(TypeError, "embedding(7, 3): x must be integer ids (an integer dtype), got "
                            "bool"):
-        layer.forward(params, jnp.zeros((2, 4), bool))
+        layer.forward(params, jax.device_put(np.zeros((2, 4), bool)))
     with raises(TypeError, "embedding(7, 3): x must be an array of integer ids, got str"):
         layer.forward(params, "0 1 2")
     with raises(ValueError, "embedding(7, 3): x must have a batch axis (batch, ...), got "
                             "shape ()"):
-        layer.forward(params, jnp.asarray(3, jnp.int32))
+        layer.forward(params, jax.device_put(np.int32(3)))
     with raises(ValueError, "embedding(7, 3): ids must be in [0, 6], got x[1, 2] = 9"):
         layer.forward(params, np.array([[0, 1, 2], [3, 4, 9]], np.int32))
     y, residuals = layer.forward(params, [[0, 1], [6, 6]])  # a list of ints is fine
-    grads, dx = layer.backward(params, residuals, jnp.ones_like(y))
+    # The backward compiled as one program; its result read in NumPy.
+    grads, dx = jax.jit(layer.backward)(params, residuals, np.ones(y.shape, y.dtype))
     assert dx is None and grads["w"].shape == (7, 3)
-    np.testing.assert_array_equal(grads["w"][:, 0], [1, 1, 0, 0, 0, 0, 2])
+    np.testing.assert_array_equal(np.asarray(grads["w"])[:, 0], [1, 1, 0, 0, 0, 0, 2])
 
 
 def test_embedding_refuses_a_torch_tensor():
@@ -468,7 +474,8 @@ def test_embedding_refuses_a_torch_tensor():
     with raises(TypeError, "embedding(7, 3): x must be a JAX or NumPy array of integer "
                            "ids, "
                            "got torch.Tensor"):
-        layer.forward({"w": jnp.zeros((7, 3), F32)}, torch.zeros((2, 4), dtype=torch.int64))
+        layer.forward({"w": jax.device_put(np.zeros((7, 3), F32))},
+                      torch.zeros((2, 4), dtype=torch.int64))
 
 
 def test_dropout_in_training_mode_needs_a_key():

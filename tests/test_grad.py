@@ -66,8 +66,9 @@ def test_three_routes_agree(name):
     rng = np.random.default_rng(0)
     with jax.enable_x64(True):
         params, _ = random_init(net, shape, rng)
-        x = jnp.asarray(distinct_inputs(rng, (3, *shape)))
-        target = jnp.asarray(make_target(rng, 3))
+        # device_put, not jnp.asarray: no program compiled per shape
+        x = jax.device_put(distinct_inputs(rng, (3, *shape)))
+        target = jax.device_put(make_target(rng, 3))
         manual, custom, auto = three_gradients(net, loss, params, x, target)
     np.testing.assert_allclose(manual[0], auto[0], rtol=1e-13)
     np.testing.assert_allclose(custom[0], auto[0], rtol=1e-13)
@@ -80,7 +81,7 @@ def test_grad_with_respect_to_input_through_differentiable():
     with jax.enable_x64(True):
         rng = np.random.default_rng(1)
         params, _ = random_init(net, (3,), rng)
-        x = jnp.asarray(distinct_inputs(rng, (2, 3)))
+        x = jax.device_put(distinct_inputs(rng, (2, 3)))
         f = jaxbp.differentiable(net)
         dx = jax.jit(jax.grad(lambda x_: jnp.sum(f(params, x_) ** 2)))(x)
         dx_ref = jax.jit(jax.grad(lambda x_: jnp.sum(net.forward(params, x_)[0] ** 2)))(x)
@@ -90,7 +91,7 @@ def test_grad_with_respect_to_input_through_differentiable():
 def test_differentiable_forward_value_is_the_layers():
     net = mlp()
     params, _ = random_init(net, (3,), np.random.default_rng(3), np.float32)
-    x = jnp.ones((2, 3), jnp.float32)
+    x = jax.device_put(np.ones((2, 3), np.float32))
     np.testing.assert_array_equal(jaxbp.differentiable(net)(params, x),
                                   net.forward(params, x)[0])
 
@@ -110,8 +111,8 @@ def test_a_wrong_backward_shows_in_hand_routes_only():
     loss = jaxbp.half_mse()
     with jax.enable_x64(True):
         params, _ = random_init(net, (3,), np.random.default_rng(4))
-        x = jnp.asarray([[0.1, -0.5, 0.9]], jnp.float64)
-        target = jnp.asarray([[0.2, 0.7]], jnp.float64)
+        x = jax.device_put(np.array([[0.1, -0.5, 0.9]]))
+        target = jax.device_put(np.array([[0.2, 0.7]]))
         manual, custom, auto = jax.tree.map(
             np.asarray, three_gradients(net, loss, params, x, target))
     for route in (manual, custom):

@@ -42,10 +42,14 @@ def test_dense_backward_formulas():
     with jax.enable_x64(True):
         x, w, b, dy = (rng.normal(size=s) for s in [(3, 4), (4, 2), (2,), (3, 2)])
         layer = jaxbp.dense(2)
-        params = {"w": jnp.asarray(w), "b": jnp.asarray(b)}
-        y, residuals = layer.forward(params, jnp.asarray(x))
+
+        @jax.jit  # forward and backward in one compiled program, NumPy arrays in
+        def step(params, x, dy):
+            y, residuals = layer.forward(params, x)
+            return y, layer.backward(params, residuals, dy)
+
+        y, (dparams, dx) = step({"w": w, "b": b}, x, dy)
         np.testing.assert_allclose(y, x @ w + b[None, :], rtol=1e-13)
-        dparams, dx = layer.backward(params, residuals, jnp.asarray(dy))
         np.testing.assert_allclose(dx, dy @ w.T, rtol=1e-13)
         np.testing.assert_allclose(dparams["w"], x.T @ dy, rtol=1e-13)
         np.testing.assert_allclose(dparams["b"], dy.sum(axis=0), rtol=1e-13)
@@ -72,7 +76,7 @@ def test_activation_matches_autodiff(make, shape, batch, eager):
 def test_activation_forward_values(make, reference):
     x = np.linspace(-3, 3, 12).reshape(3, 4) + 0.01  # no entry at 0
     with jax.enable_x64(True):
-        y, _ = make().forward((), jnp.asarray(x))
+        y, _ = jax.jit(make().forward)((), x)  # one program, not one per operation
         np.testing.assert_allclose(y, reference(x), rtol=1e-13)
 
 
@@ -82,19 +86,29 @@ def test_sigmoid_derivative_is_f_minus_f_squared():
     f = 1 / (1 + np.exp(-z))
     with jax.enable_x64(True):
         layer = jaxbp.sigmoid()
-        _, residuals = layer.forward((), jnp.asarray(z))
-        _, dx = layer.backward((), residuals, jnp.ones((1, 4), jnp.float64))
+
+        @jax.jit  # forward and backward in one compiled program
+        def dx_of(z, dy):
+            _, residuals = layer.forward((), z)
+            return layer.backward((), residuals, dy)[1]
+
+        dx = dx_of(z, np.ones((1, 4)))
         np.testing.assert_allclose(dx, f - f ** 2, rtol=1e-13)
 
 
 def test_relu_kink_convention_is_zero_like_jax():
     """relu'(0) = 0, the documented choice, and jax.nn.relu's."""
     layer = jaxbp.relu()
-    x = jnp.array([[-1.0, 0.0, 1.0]], jnp.float32)
-    _, residuals = layer.forward((), x)
-    _, dx = layer.backward((), residuals, jnp.ones((1, 3), jnp.float32))
+
+    @jax.jit  # the layer's dx and jax.nn.relu's gradient in one compiled program
+    def gradients(x, dy, zero):
+        _, residuals = layer.forward((), x)
+        return layer.backward((), residuals, dy)[1], jax.grad(jax.nn.relu)(zero)
+
+    dx, jax_grad_at_0 = gradients(np.array([[-1.0, 0.0, 1.0]], np.float32),
+                                  np.ones((1, 3), np.float32), np.float32(0.0))
     np.testing.assert_array_equal(dx, [[0.0, 0.0, 1.0]])
-    assert float(jax.grad(jax.nn.relu)(0.0)) == 0.0
+    assert float(jax_grad_at_0) == 0.0
 
 
 # --------------------------------------------------------------------------- flatten

@@ -16,9 +16,20 @@ import pytest
 
 import jaxbp
 from helpers import (assert_layer_matches_autodiff, assert_layer_stays_float32,
-                     assert_loss_matches_autodiff)
+                     assert_loss_matches_autodiff, init_shapes)
 
 KEY = jax.random.key(0)
+
+
+def forward_backward(layer):
+    """forward then backward as one jitted program: ``(y, (dparams, dx))``. Each eager
+    operation compiles on its own; a check that is not about eager execution runs
+    this instead (with NumPy inputs, which need no transfer program either)."""
+    def run(params, x, dy):
+        y, residuals = layer.forward(params, x)
+        return y, layer.backward(params, residuals, dy)
+
+    return jax.jit(run)
 
 
 # ------------------------------------------------------------------------ layer norm
@@ -38,8 +49,9 @@ def test_layer_norm_forward_values():
     var = x.var(-1, keepdims=True)  # biased
     want = (x - mean) / np.sqrt(var + 1e-3) * scale + bias
     with jax.enable_x64(True):
-        y, _ = jaxbp.layer_norm(eps=1e-3).forward(
-            {"scale": jnp.asarray(scale), "bias": jnp.asarray(bias)}, jnp.asarray(x))
+        y = jax.jit(lambda p, x_: jaxbp.layer_norm(eps=1e-3).forward(p, x_)[0])(
+            {"scale": scale, "bias": bias}, x)
+    assert y.dtype == np.float64
     np.testing.assert_allclose(y, want, rtol=1e-12)
 
 
@@ -70,19 +82,21 @@ def test_batch_norm_train_apply_equals_forward_and_updates_state():
     with jax.enable_x64(True):
         bn = jaxbp.batch_norm(momentum=0.8)
         params, _ = bn.init(KEY, (3, 2, 5))
-        params = {"scale": jnp.asarray(rng.normal(size=5)),
-                  "bias": jnp.asarray(rng.normal(size=5))}
+        params = {"scale": rng.normal(size=5), "bias": rng.normal(size=5)}
         state = jaxbp.init_state(bn, params)
         assert set(state) == {"mean", "var"}
         np.testing.assert_array_equal(state["mean"], np.zeros(5))
         np.testing.assert_array_equal(state["var"], np.ones(5))
-        y, residuals, new_state = jaxbp.apply(bn, params, state, jnp.asarray(x),
-                                              train=True)
-        y_plain, _ = bn.forward(params, jnp.asarray(x))
+
+        @jax.jit  # apply and forward in one compiled program
+        def both(params, state, x):
+            y, _, new_state = jaxbp.apply(bn, params, state, x, train=True)
+            return y, new_state, bn.forward(params, x)[0]
+
+        y, new_state, y_plain = both(params, state, x)
     flat = x.reshape(-1, 5)
     mean, biased = flat.mean(0), flat.var(0)
-    want = (x - mean) / np.sqrt(biased + 1e-5) * np.asarray(params["scale"]) \
-        + np.asarray(params["bias"])
+    want = (x - mean) / np.sqrt(biased + 1e-5) * params["scale"] + params["bias"]
     np.testing.assert_allclose(y, want, rtol=1e-11, atol=1e-12)
     np.testing.assert_array_equal(y, y_plain)
     n = flat.shape[0]
@@ -97,9 +111,11 @@ def test_batch_norm_inference_uses_running_statistics():
     mean, var = rng.normal(size=4), rng.uniform(0.5, 2, size=4)
     with jax.enable_x64(True):
         bn = jaxbp.batch_norm()
-        params = {"scale": jnp.full((4,), 2.0), "bias": jnp.full((4,), 0.5)}
-        state = {"mean": jnp.asarray(mean), "var": jnp.asarray(var)}
-        y, _, same = jaxbp.apply(bn, params, state, jnp.asarray(x))
+        # Eager (the state must come back as the very same object); device_put sends
+        # the NumPy arrays over without compiling a transfer program.
+        params = jax.device_put({"scale": np.full((4,), 2.0), "bias": np.full((4,), 0.5)})
+        state = jax.device_put({"mean": mean, "var": var})
+        y, _, same = jaxbp.apply(bn, params, state, jax.device_put(x))
     np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-5) * 2 + 0.5, rtol=1e-12)
     assert same is state
 
@@ -107,13 +123,15 @@ def test_batch_norm_inference_uses_running_statistics():
 def test_batch_norm_without_state_in_inference_mode_names_state():
     bn = jaxbp.batch_norm()
     params, _ = bn.init(KEY, (3,))
+    x = jax.device_put(np.ones((2, 3), np.float32))  # no transfer program compiled
     with pytest.raises(ValueError, match=r"batch_norm\(\): state must hold the running "
                                          r"statistics .* got None"):
-        jaxbp.apply(bn, params, None, jnp.ones((2, 3)))
+        jaxbp.apply(bn, params, None, x)
     with pytest.raises(ValueError, match=r"state\['var'\] must have shape \(3,\), got "
                                          r"\(4,\)"):
-        jaxbp.apply(bn, params, {"mean": jnp.zeros(3), "var": jnp.ones(4)},
-                    jnp.ones((2, 3)), train=True)
+        jaxbp.apply(bn, params, jax.device_put({"mean": np.zeros(3, np.float32),
+                                                "var": np.ones(4, np.float32)}),
+                    x, train=True)
 
 
 def test_batch_norm_training_with_one_value_per_feature_is_an_error():
@@ -121,8 +139,8 @@ def test_batch_norm_training_with_one_value_per_feature_is_an_error():
     params, _ = bn.init(KEY, (3,))
     with pytest.raises(ValueError, match=r"more than one value per feature .* got x of "
                                          r"shape \(1, 3\)"):
-        jaxbp.apply(bn, params, jaxbp.init_state(bn, params), jnp.ones((1, 3)),
-                    train=True)
+        jaxbp.apply(bn, params, jaxbp.init_state(bn, params),
+                    jax.device_put(np.ones((1, 3), np.float32)), train=True)
 
 
 # --------------------------------------------------------------------------- dropout
@@ -139,12 +157,12 @@ def test_dropout_one_draw_matches_autodiff(rate, shape, batch, eager):
 
 def test_dropout_inference_is_the_identity():
     layer = jaxbp.dropout(0.5)
-    x = jnp.arange(6.0).reshape(2, 3)
+    x = jax.device_put(np.arange(6.0, dtype=np.float32).reshape(2, 3))
     y, residuals = layer.forward((), x)
     np.testing.assert_array_equal(y, x)
     y2, _, _ = jaxbp.apply(layer, (), (), x, key=KEY, train=False)
     np.testing.assert_array_equal(y2, x)
-    _, dx = layer.backward((), residuals, jnp.ones_like(x))
+    _, dx = layer.backward((), residuals, jax.device_put(np.ones((2, 3), np.float32)))
     np.testing.assert_array_equal(dx, np.ones((2, 3)))
 
 
@@ -218,22 +236,29 @@ def test_gelu_forward_values():
     tanh_form = [0.5 * v * (1 + tanh(sqrt(2 / pi) * (v + 0.044715 * v ** 3))) for v in x[0]]
     erf_form = [0.5 * v * (1 + erf(v / sqrt(2))) for v in x[0]]
     with jax.enable_x64(True):
-        y_tanh, _ = jaxbp.gelu().forward((), jnp.asarray(x))
-        y_erf, _ = jaxbp.gelu(approximate=False).forward((), jnp.asarray(x))
+        y_tanh, y_erf = jax.jit(lambda x_: (jaxbp.gelu().forward((), x_)[0],
+                                            jaxbp.gelu(approximate=False).forward((), x_)[0]))(x)
+    y_tanh, y_erf = np.asarray(y_tanh), np.asarray(y_erf)
+    assert y_tanh.dtype == y_erf.dtype == np.float64
     np.testing.assert_allclose(y_tanh[0], tanh_form, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(y_erf[0], erf_form, rtol=1e-13, atol=1e-15)
-    assert np.max(np.abs(np.asarray(y_tanh) - np.asarray(y_erf))) > 1e-5  # two functions
+    assert np.max(np.abs(y_tanh - y_erf)) > 1e-5  # two functions
 
 
 def test_leaky_relu_values_and_kink_convention():
     """y = x for x >= 0, slope * x below; the derivative at 0 is 1, as jax.nn.leaky_relu."""
     layer = jaxbp.leaky_relu(0.1)
-    x = jnp.array([[-2.0, 0.0, 3.0]], jnp.float32)
-    y, residuals = layer.forward((), x)
+    x = np.array([[-2.0, 0.0, 3.0]], np.float32)
+
+    @jax.jit  # the layer and JAX's own derivative at 0 in one compiled program
+    def run(x, dy, zero):
+        y, (_, dx) = forward_backward(layer)((), x, dy)
+        return y, dx, jax.grad(lambda v: jax.nn.leaky_relu(v, 0.1))(zero)
+
+    y, dx, at_zero = run(x, np.ones((1, 3), np.float32), np.float32(0.0))
     np.testing.assert_allclose(y, [[-0.2, 0.0, 3.0]], rtol=1e-6)
-    _, dx = layer.backward((), residuals, jnp.ones((1, 3), jnp.float32))
     np.testing.assert_allclose(dx, [[0.1, 1.0, 1.0]], rtol=1e-6)
-    assert float(jax.grad(lambda v: jax.nn.leaky_relu(v, 0.1))(0.0)) == 1.0
+    assert float(at_zero) == 1.0
 
 
 @pytest.mark.parametrize("make, phrase", [
@@ -269,8 +294,8 @@ def test_avg_pool2d_values_floor_and_untouched_rows():
     x = np.arange(2 * 5 * 5 * 1, dtype=np.float64).reshape(2, 5, 5, 1)
     layer = jaxbp.avg_pool2d(2)
     with jax.enable_x64(True):
-        y, residuals = layer.forward((), jnp.asarray(x))
-        _, dx = layer.backward((), residuals, jnp.ones(y.shape, jnp.float64))
+        y, (_, dx) = forward_backward(layer)((), x, np.ones((2, 2, 2, 1)))
+    y, dx = np.asarray(y), np.asarray(dx)
     want = x[:, :4, :4, 0].reshape(2, 2, 2, 2, 2).mean(axis=(2, 4))
     np.testing.assert_allclose(y[..., 0], want, rtol=1e-13)
     assert y.shape == (2, 2, 2, 1)
@@ -314,13 +339,17 @@ def test_dense_rank3_equals_rank2_on_flattened_positions():
     rng = np.random.default_rng(6)
     with jax.enable_x64(True):
         layer = jaxbp.dense(3)
-        params = {"w": jnp.asarray(rng.normal(size=(4, 3))),
-                  "b": jnp.asarray(rng.normal(size=3))}
-        x, dy = jnp.asarray(rng.normal(size=(2, 5, 4))), jnp.asarray(rng.normal(size=(2, 5, 3)))
-        y, r = layer.forward(params, x)
-        y2, r2 = layer.forward(params, x.reshape(10, 4))
-        g, dx = layer.backward(params, r, dy)
-        g2, dx2 = layer.backward(params, r2, dy.reshape(10, 3))
+        params = {"w": rng.normal(size=(4, 3)), "b": rng.normal(size=3)}
+        x, dy = rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 5, 3))
+
+        @jax.jit  # both ranks in one compiled program
+        def both(params, x, dy):
+            run = forward_backward(layer)
+            return run(params, x, dy), run(params, x.reshape(10, 4), dy.reshape(10, 3))
+
+        (y, (g, dx)), (y2, (g2, dx2)) = both(params, x, dy)
+    y, dx = np.asarray(y), np.asarray(dx)  # reshaped on the host
+    assert y.shape == (2, 5, 3) and dx.shape == (2, 5, 4)
     np.testing.assert_allclose(y.reshape(10, 3), y2, rtol=1e-13)
     np.testing.assert_allclose(dx.reshape(10, 4), dx2, rtol=1e-13)
     np.testing.assert_allclose(g["w"], g2["w"], rtol=1e-13)
@@ -346,14 +375,16 @@ def test_softmax_cross_entropy_per_position_matches_autodiff():
 
 def test_softmax_cross_entropy_per_position_label_errors():
     loss = jaxbp.softmax_cross_entropy()
-    logits = jnp.zeros((2, 3, 4))
+    # Eager: concrete labels are range-checked. device_put sends the NumPy arrays over
+    # without compiling a transfer program.
+    logits = jax.device_put(np.zeros((2, 3, 4), np.float32))
     with pytest.raises(ValueError, match=re.escape(
             "labels must be in [0, 3] for 4 classes, got labels[1, 2] = 4")):
-        loss.forward(logits, jnp.array([[0, 1, 2], [3, 0, 4]]))
+        loss.forward(logits, jax.device_put(np.array([[0, 1, 2], [3, 0, 4]], np.int32)))
     with pytest.raises(ValueError, match=re.escape("integer labels must have shape (2, 3)")):
-        loss.forward(logits, jnp.zeros((2,), jnp.int32))
+        loss.forward(logits, jax.device_put(np.zeros((2,), np.int32)))
     with pytest.raises(TypeError, match="integer labels must have an integer dtype"):
-        loss.forward(logits, jnp.zeros((2, 3)))
+        loss.forward(logits, jax.device_put(np.zeros((2, 3), np.float32)))
 
 
 # ------------------------------------------------------------------------- embedding
@@ -368,18 +399,19 @@ def embedding_check(layer, params, ids, dy):
         assert dx is None
         return y, dparams
 
+    @jax.jit  # the reference, once: compiled, not op by op
     def reference(params, ids, dy):
         _, vjp = jax.vjp(lambda p: layer.forward(p, ids)[0], params)
         return vjp(dy)[0]
 
     want = np.zeros(params["w"].shape)
     np.add.at(want, np.asarray(ids).reshape(-1), np.asarray(dy).reshape(-1, dy.shape[-1]))
+    ref = np.asarray(reference(params, ids, dy)["w"])
     worst = 0.0
     for run in (manual, jax.jit(manual)):
         y, dparams = run(params, ids, dy)
         np.testing.assert_array_equal(y, np.asarray(params["w"])[np.asarray(ids)])
-        ref = reference(params, ids, dy)
-        for got in (ref["w"], want):
+        for got in (ref, want):
             err = float(np.max(np.abs(np.asarray(dparams["w"]) - got)))
             assert err <= 1e-12, err
             worst = max(worst, err)
@@ -394,12 +426,13 @@ def embedding_check(layer, params, ids, dy):
 def test_embedding_matches_autodiff_and_scatter_add(ids):
     rng = np.random.default_rng(8)
     layer = jaxbp.embedding(10, 4)
-    ids = jnp.asarray(ids, jnp.int32)
-    _, out = layer.init(KEY, ids.shape[1:])
+    # device_put: JAX arrays for the eager run without compiling a transfer program.
+    ids = jax.device_put(np.asarray(ids, np.int32))
+    _, out = init_shapes(layer, ids.shape[1:])  # init traced, not compiled
     assert out == (*ids.shape[1:], 4)
     with jax.enable_x64(True):
-        params = {"w": jnp.asarray(rng.normal(size=(10, 4)))}
-        dy = jnp.asarray(rng.normal(size=(*ids.shape, 4)))
+        params = jax.device_put({"w": rng.normal(size=(10, 4))})
+        dy = jax.device_put(rng.normal(size=(*ids.shape, 4)))
         embedding_check(layer, params, ids, dy)
 
 
@@ -409,26 +442,27 @@ def test_embedding_params_layout_and_errors():
     assert set(params) == {"w"} and params["w"].shape == (7, 3) and out == (5, 3)
     with pytest.raises(TypeError, match=re.escape(
             "embedding(7, 3): x must be integer ids (an integer dtype), got float32")):
-        layer.forward(params, jnp.zeros((2, 5), jnp.float32))
+        layer.forward(params, jax.device_put(np.zeros((2, 5), np.float32)))
+    # Eager: concrete ids are range-checked.
     with pytest.raises(ValueError, match=re.escape(
             "embedding(7, 3): ids must be in [0, 6], got x[1, 0] = 7")):
-        layer.forward(params, jnp.array([[0, 1], [7, 2]]))
+        layer.forward(params, jax.device_put(np.array([[0, 1], [7, 2]], np.int32)))
     with pytest.raises(ValueError, match=re.escape("got x[0] = -1")):
-        layer.forward(params, jnp.array([-1, 2]))
+        layer.forward(params, jax.device_put(np.array([-1, 2], np.int32)))
 
 
 def test_embedding_out_of_range_under_jit_is_nan_and_gets_no_gradient():
     layer = jaxbp.embedding(4, 2)
-    params = {"w": jnp.arange(8.0).reshape(4, 2)}
+    params = {"w": np.arange(8.0, dtype=np.float32).reshape(4, 2)}
 
     @jax.jit
     def run(ids):
         y, residuals = layer.forward(params, ids)
         return y, layer.backward(params, residuals, jnp.ones_like(y))[0]["w"]
 
-    y, dw = run(jnp.array([1, 4, -1]))
+    y, dw = (np.asarray(a) for a in run(np.array([1, 4, -1], np.int32)))
     np.testing.assert_array_equal(y[0], [2.0, 3.0])
-    assert np.isnan(np.asarray(y[1:])).all()  # never another id's row
+    assert np.isnan(y[1:]).all()  # never another id's row
     np.testing.assert_array_equal(dw, [[0, 0], [1, 1], [0, 0], [0, 0]])
 
 
@@ -440,11 +474,10 @@ def test_embedding_first_in_serial_and_value_and_grad():
     loss = jaxbp.softmax_cross_entropy()
     rng = np.random.default_rng(9)
     with jax.enable_x64(True):
-        params, out = net.init(KEY, (4,))
-        params = jax.tree.map(lambda a: jnp.asarray(rng.normal(size=a.shape) * 0.5,
-                                                    jnp.float64), params)
-        ids = jnp.asarray(rng.integers(0, 6, size=(3, 4)), jnp.int32)
-        labels = jnp.asarray(rng.integers(0, 3, size=(3, 4)), jnp.int32)
+        params, out = init_shapes(net, (4,))  # init traced, not compiled
+        params = jax.tree.map(lambda a: rng.normal(size=a.shape) * 0.5, params)
+        ids = rng.integers(0, 6, size=(3, 4)).astype(np.int32)
+        labels = rng.integers(0, 3, size=(3, 4)).astype(np.int32)
 
         def backward(params, ids):
             y, residuals = net.forward(params, ids)

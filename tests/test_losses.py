@@ -128,10 +128,9 @@ def test_value_is_batch_mean_and_backward_its_gradient(make):
         value, residuals = loss.forward(p, t)
         return value, loss.backward(residuals)
 
-    with jax.enable_x64(True):
-        v, g = map(np.asarray, value_and_dpred(jnp.asarray(pred), jnp.asarray(target)))
-        singles = [tuple(map(np.asarray, value_and_dpred(jnp.asarray(pred[i:i + 1]),
-                                                         jnp.asarray(target[i:i + 1]))))
+    with jax.enable_x64(True):  # NumPy in: jnp.asarray would compile a program each
+        v, g = map(np.asarray, value_and_dpred(pred, target))
+        singles = [tuple(map(np.asarray, value_and_dpred(pred[i:i + 1], target[i:i + 1])))
                    for i in range(2)]
     np.testing.assert_allclose(v, (singles[0][0] + singles[1][0]) / 2, rtol=1e-13)
     for i, (_, gi) in enumerate(singles):
@@ -139,6 +138,15 @@ def test_value_is_batch_mean_and_backward_its_gradient(make):
 
 
 # ------------------------------------------------------------------- extreme inputs
+
+
+def forward_and_backward(loss, pred, target):
+    """``loss``'s value and dpred from one compiled program (NumPy arrays in: nothing
+    compiled eagerly on the way)."""
+    def step(pred, target):
+        value, residuals = loss.forward(pred, target)
+        return value, loss.backward(residuals)
+    return jax.jit(step)(pred, target)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
@@ -150,9 +158,8 @@ def test_softmax_cross_entropy_at_logits_1e4(dtype):
     want_value = (0.0 + 2e4 + 0.0) / 3
     want_grad = (np.array([[1.0, 0, 0], [1, 0, 0], [0, 0, 1]]) - np.eye(3)[labels]) / 3
     with jax.enable_x64(True):
-        loss = jaxbp.softmax_cross_entropy()
-        value, res = jax.jit(loss.forward)(jnp.asarray(logits, dtype), jnp.asarray(labels))
-        grad = loss.backward(res)
+        value, grad = forward_and_backward(jaxbp.softmax_cross_entropy(),
+                                           logits.astype(dtype), labels)
         assert value.dtype == dtype and grad.dtype == dtype
         assert np.isfinite(value) and np.all(np.isfinite(grad))
         np.testing.assert_allclose(value, want_value, rtol=1e-6)
@@ -164,9 +171,8 @@ def test_sigmoid_binary_cross_entropy_at_logits_1e4(dtype):
     z = np.array([[1e4, -1e4, 1e4, -1e4]])
     y = np.array([[1.0, 0.0, 0.0, 1.0]])
     with jax.enable_x64(True):
-        loss = jaxbp.sigmoid_binary_cross_entropy()
-        value, res = jax.jit(loss.forward)(jnp.asarray(z, dtype), jnp.asarray(y, dtype))
-        grad = loss.backward(res)
+        value, grad = forward_and_backward(jaxbp.sigmoid_binary_cross_entropy(),
+                                           z.astype(dtype), y.astype(dtype))
         assert value.dtype == dtype and grad.dtype == dtype
         # Right answers: 0 for the two confident right ones, 1e4 for each wrong one.
         np.testing.assert_allclose(value, 2e4, rtol=1e-6)
@@ -178,9 +184,9 @@ def test_binary_cross_entropy_at_probabilities_0_and_1(dtype):
     p = np.array([[0.0, 1.0, 0.0, 1.0]])
     y = np.array([[0.0, 1.0, 1.0, 0.0]])
     with jax.enable_x64(True):
-        loss = jaxbp.binary_cross_entropy()
-        value, res = jax.jit(loss.forward)(jnp.asarray(p, dtype), jnp.asarray(y, dtype))
-        grad = np.asarray(loss.backward(res))
+        value, grad = forward_and_backward(jaxbp.binary_cross_entropy(), p.astype(dtype),
+                                           y.astype(dtype))
+        grad = np.asarray(grad)
         assert np.isfinite(value) and np.all(np.isfinite(grad))
         # Right with certainty: loss 0, gradient 0. Wrong with certainty: the log is
         # clamped at -100 (PyTorch's BCELoss), so 100 each.
@@ -194,8 +200,10 @@ def test_binary_cross_entropy_at_probabilities_0_and_1(dtype):
 def test_softmax_cross_entropy_zero_target_entries_with_minus_inf_log_prob():
     """A zero target times a log-probability that underflows to -inf contributes 0."""
     logits = np.array([[0.0, -1e4]], np.float32)  # float32: log_softmax[1] = -1e4
-    target = jnp.asarray([[1.0, 0.0]], jnp.float32)
-    value, res = jaxbp.softmax_cross_entropy().forward(jnp.asarray(logits), target)
+    # Eagerly, op by op (as the masked-logit test below explains, jit could simplify a
+    # 0 * -inf away); the inputs are put on the device without compiling anything.
+    target = jax.device_put(np.asarray([[1.0, 0.0]], np.float32))
+    value, res = jaxbp.softmax_cross_entropy().forward(jax.device_put(logits), target)
     assert float(value) == 0.0
     assert np.all(np.isfinite(jaxbp.softmax_cross_entropy().backward(res)))
 
@@ -207,11 +215,11 @@ def test_out_of_range_labels_under_jit_give_nan():
     """Concrete labels are range-checked (test_errors); traced ones cannot be, and the
     documented behaviour is NaN, never a silent zero."""
     loss = jaxbp.softmax_cross_entropy()
-    logits = jnp.zeros((2, 3), jnp.float32)
+    logits = np.zeros((2, 3), np.float32)  # NumPy in: one program for the three calls
     value_fn = jax.jit(lambda z, t: loss.forward(z, t)[0])
-    assert np.isnan(value_fn(logits, jnp.array([0, 3], jnp.int32)))
-    assert np.isnan(value_fn(logits, jnp.array([-1, 0], jnp.int32)))
-    np.testing.assert_allclose(value_fn(logits, jnp.array([0, 2], jnp.int32)), np.log(3),
+    assert np.isnan(value_fn(logits, np.array([0, 3], np.int32)))
+    assert np.isnan(value_fn(logits, np.array([-1, 0], np.int32)))
+    np.testing.assert_allclose(value_fn(logits, np.array([0, 2], np.int32)), np.log(3),
                                rtol=1e-6)
 
 
@@ -226,7 +234,7 @@ def test_losses_stay_float32_with_x64_enabled(make, pred):
     loss = make()
     target = np.array([[1.0, 0, 0], [0, 1, 0]])
     with jax.enable_x64(True):
-        p, t = jnp.asarray(pred, jnp.float32), jnp.asarray(target, jnp.float32)
+        p, t = pred.astype(np.float32), target.astype(np.float32)  # traced only
 
         def step(p, t):
             value, res = loss.forward(p, t)
@@ -250,12 +258,12 @@ def test_the_loss_helper_catches_a_missing_batch_factor():
 
 def test_out_of_range_labels_under_jit_poison_only_their_gradient_row():
     loss = jaxbp.softmax_cross_entropy()
-    logits = jnp.asarray([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]], jnp.float32)
+    logits = np.asarray([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]], np.float32)
     grad_fn = jax.jit(lambda z, t: loss.backward(loss.forward(z, t)[1]))
-    grad = np.asarray(grad_fn(logits, jnp.array([0, 3], jnp.int32)))
+    grad = np.asarray(grad_fn(logits, np.array([0, 3], np.int32)))
     assert np.all(np.isnan(grad[1])), grad
     # The valid row is (softmax - one_hot) / batch, untouched by its neighbour.
-    expected = (np.asarray(jax.nn.softmax(logits[0])) - np.array([1, 0, 0])) / 2
+    expected = (np_softmax(logits[0]) - np.array([1, 0, 0])) / 2
     np.testing.assert_allclose(grad[0], expected, rtol=1e-6)
 
 
@@ -263,9 +271,10 @@ def test_out_of_range_labels_under_jit_poison_only_their_gradient_row():
 def test_softmax_cross_entropy_with_a_masked_minus_inf_logit(labels):
     """Logits (0, -inf, 1), class 0: the loss is log(1 + e) = 1.3133 (PyTorch's and
     optax's value), not NaN from 0 * -inf; the gradient is finite and right."""
-    logits = jnp.asarray([[0.0, -jnp.inf, 1.0]], jnp.float32)
-    target = (jnp.asarray([0], jnp.int32) if labels == "integer"
-              else jnp.asarray([[1.0, 0.0, 0.0]], jnp.float32))
+    # JAX arrays put on the device from NumPy (jnp.asarray would compile a program each).
+    logits = jax.device_put(np.asarray([[0.0, -np.inf, 1.0]], np.float32))
+    target = jax.device_put(np.asarray([0], np.int32) if labels == "integer"
+                            else np.asarray([[1.0, 0.0, 0.0]], np.float32))
     loss = jaxbp.softmax_cross_entropy()
     p = np.exp([0.0, 1.0]) / np.exp([0.0, 1.0]).sum()
     # Eagerly (op by op) the old product 0 * -inf gave NaN; under jit XLA happened to
@@ -283,8 +292,8 @@ def test_softmax_cross_entropy_minus_inf_logit_matches_pytorch():
     logits = np.array([[0.0, -np.inf, 1.0], [2.0, 0.5, -np.inf]], np.float32)
     labels = np.array([0, 1])
     want = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels))
-    value, _ = jaxbp.softmax_cross_entropy().forward(jnp.asarray(logits),
-                                                     jnp.asarray(labels, jnp.int32))
+    value, _ = jaxbp.softmax_cross_entropy().forward(
+        jax.device_put(logits), jax.device_put(labels.astype(np.int32)))
     np.testing.assert_allclose(value, float(want), rtol=1e-6)
 
 
@@ -292,9 +301,10 @@ def test_binary_cross_entropy_out_of_range_under_jit_is_nan_not_silent():
     """Under jit pred cannot be range-checked; the documented result is NaN."""
     loss = jaxbp.binary_cross_entropy()
     value = jax.jit(lambda p: loss.forward(p, jnp.zeros_like(p))[0])(
-        jnp.asarray([[1.5]], jnp.float32))
+        np.asarray([[1.5]], np.float32))
     assert np.isnan(value)
-    # In range, the concrete check lets every value through, 0 and 1 included.
-    value, _ = loss.forward(jnp.asarray([[0.0, 1.0, 0.5]], jnp.float32),
-                            jnp.asarray([[0.0, 1.0, 1.0]], jnp.float32))
+    # In range, the concrete check lets every value through, 0 and 1 included (eagerly:
+    # the check runs on concrete values; the inputs are put on the device from NumPy).
+    value, _ = loss.forward(jax.device_put(np.asarray([[0.0, 1.0, 0.5]], np.float32)),
+                            jax.device_put(np.asarray([[0.0, 1.0, 1.0]], np.float32)))
     np.testing.assert_allclose(value, np.log(2), rtol=1e-6)

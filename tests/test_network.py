@@ -32,7 +32,8 @@ def doc002_net():
 
 
 def doc002_params():
-    return ({"w": jnp.asarray(HIDDEN_W)}, (), {"w": jnp.asarray(OUTPUT_W)}, ())
+    # device_put, not jnp.asarray: no program compiled (float64 under enable_x64)
+    return ({"w": jax.device_put(HIDDEN_W)}, (), {"w": jax.device_put(OUTPUT_W)}, ())
 
 
 def sig(z):
@@ -63,12 +64,18 @@ def by_hand():
 def test_doc002_forward_equals_numpy_to_1e_12():
     ref = by_hand()
     net = doc002_net()
+    loss = jaxbp.half_mse()
+
+    @jax.jit  # one program (op by op, every operation compiles on its own)
+    def forward(params, x, y):
+        out, residuals = net.forward(params, x)
+        return out, residuals, loss.forward(out, y)[0]
+
     with jax.enable_x64(True):
-        out, residuals = net.forward(doc002_params(), jnp.asarray(X))
+        out, residuals, value = forward(doc002_params(), X, Y)
         # residuals[1] are the hidden sigmoid's: its output h.
         np.testing.assert_allclose(residuals[1].y, [ref["h"]], rtol=0, atol=1e-12)
         np.testing.assert_allclose(out, [ref["o"]], rtol=0, atol=1e-12)
-        value, _ = jaxbp.half_mse().forward(out, jnp.asarray(Y))
         np.testing.assert_allclose(value, ref["error"], rtol=0, atol=1e-12)
 
 
@@ -77,7 +84,7 @@ def test_doc002_gradients_equal_hand_chain_rule_to_1e_12():
     d1, d2, d3, d4, d5, d6, d7, d8 = ref["d"]
     with jax.enable_x64(True):
         value, grads = jax.jit(jaxbp.value_and_grad(doc002_net(), jaxbp.half_mse()))(
-            doc002_params(), jnp.asarray(X), jnp.asarray(Y))
+            doc002_params(), X, Y)
     assert isinstance(grads, tuple) and grads[1] == () and grads[3] == ()
     np.testing.assert_allclose(value, ref["error"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(grads[0]["w"], [[d1, d2], [d3, d4]], rtol=0, atol=1e-12)
@@ -117,7 +124,7 @@ def test_serial_params_are_a_tuple_and_shapes_thread_through_init():
     assert params[4]["w"].shape == (36, 5)
     assert out_shape == (5,)
     assert net.layers[0].name.startswith("conv2d") and len(net.layers) == 6
-    y, _ = jax.eval_shape(net.forward, params, jnp.zeros((2, 8, 9, 2), jnp.float32))
+    y, _ = jax.eval_shape(net.forward, params, jax.ShapeDtypeStruct((2, 8, 9, 2), jnp.float32))
     assert y.shape == (2, 5)
 
 
@@ -131,16 +138,21 @@ def test_serial_backward_uses_forward_time_params_in_reverse_order():
     """serial's backward equals composing the layers' backwards by hand."""
     a, b = jaxbp.dense(3), jaxbp.tanh()
     net = jaxbp.serial(a, b)
-    with jax.enable_x64(True):
+
+    @jax.jit  # one program (op by op, every operation compiles on its own)
+    def both_ways(x, dy):
         params, _ = net.init(jax.random.key(1), (2,))
-        x = jnp.asarray([[0.3, -0.7]], jnp.float64)
-        dy = jnp.asarray([[1.0, -2.0, 0.5]], jnp.float64)
         _, residuals = net.forward(params, x)
         grads, dx = net.backward(params, residuals, dy)
         h, ra = a.forward(params[0], x)
         _, rb = b.forward((), h)
         _, dh = b.backward((), rb, dy)
         ga, dx_ref = a.backward(params[0], ra, dh)
+        return grads, dx, ga, dx_ref
+
+    with jax.enable_x64(True):
+        grads, dx, ga, dx_ref = both_ways(np.array([[0.3, -0.7]]), np.array([[1.0, -2.0, 0.5]]))
+        assert dx.dtype == np.float64
         np.testing.assert_allclose(dx, dx_ref, rtol=1e-14)
         np.testing.assert_allclose(grads[0]["w"], ga["w"], rtol=1e-14)
         np.testing.assert_allclose(grads[0]["b"], ga["b"], rtol=1e-14)
@@ -158,7 +170,7 @@ def test_nested_serial_is_a_layer():
 def test_serial_wrong_number_of_params(bad):
     net = doc002_net()
     with pytest.raises(ValueError, match=r"params must be a tuple of 4 entries"):
-        net.forward(bad, jnp.ones((1, 2), jnp.float32))
+        net.forward(bad, np.ones((1, 2), np.float32))
 
 
 # ------------------------------------------------------ names, repr and summary

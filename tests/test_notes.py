@@ -102,7 +102,8 @@ def test_example_shapes(name):
     ex = notes.load(name)
     assert ex.x.shape[0] == 1 and ex.target.shape[0] == 1
     assert ex.x.dtype == np.float64
-    params, _ = ex.net.init(jax.random.key(0), ex.x.shape[1:])
+    # init's parameter shapes, traced (jax.eval_shape), not computed.
+    params = jax.eval_shape(lambda: ex.net.init(jax.random.key(0), ex.x.shape[1:])[0])
     assert jax.tree.structure(params) == jax.tree.structure(ex.params)
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ex.params)):
         assert a.shape == b.shape
@@ -240,11 +241,14 @@ def test_record_conventions(name):
 
 
 def _autodiff_grads(ex):
-    def loss(params):
-        y, _ = ex.net.forward(params, jnp.asarray(ex.x))
-        return ex.loss.forward(y, jnp.asarray(ex.target))[0]
-    params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), ex.params)
-    return jax.grad(loss)(params)
+    """jax.grad of the example's loss, in one compiled program (eagerly, each of its
+    operations would compile on its own), as NumPy arrays."""
+    def loss(params, x, target):
+        y, _ = ex.net.forward(params, x)
+        return ex.loss.forward(y, target)[0]
+    params = jax.tree.map(lambda a: np.asarray(a, np.float64), ex.params)
+    grads = jax.jit(jax.grad(loss))(params, ex.x, ex.target)
+    return jax.tree.map(np.asarray, grads)
 
 
 @pytest.mark.parametrize("name", WORKED)
@@ -253,9 +257,9 @@ def test_standard_replay_equals_jax_grad(name):
     values, grads, new_params = notes.replay_step(ex, "standard")
     with jax.enable_x64(True):
         want = _autodiff_grads(ex)
-        for g, w in zip(jax.tree.leaves(grads), jax.tree.leaves(want)):
-            assert g.dtype == jnp.float64
-            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=0, atol=1e-12)
+        for g, w in zip(jax.tree.leaves(grads), jax.tree.leaves(want), strict=True):
+            assert g.dtype == jnp.float64 and w.dtype == np.float64
+            np.testing.assert_allclose(np.asarray(g), w, rtol=0, atol=1e-12)
         for ref in ex.param_table:
             assert values[f"grad_{ref.name}"] == pytest.approx(
                 float(want[ref.layer][ref.key][ref.index]), abs=1e-12)
@@ -337,10 +341,17 @@ def test_a_wrong_formula_fails_its_check():
 def test_004_pixel_gradient_is_the_full_correlation_entry():
     ex = notes.load("004")
     f = ex.formulas
+    sample = next(e for e in ex.entries if e.name == "dL/dW00").sample
+
+    @jax.jit  # the sample and both formulas in one compiled program
+    def both():
+        kwargs = sample(jax.random.key(3))
+        return (f["dL/da21"](**kwargs),
+                f["dL/da = full correlation with flipped W"](**kwargs)[2, 1])
+
     with jax.enable_x64(True):
-        kwargs = next(e for e in ex.entries if e.name == "dL/dW00").sample(jax.random.key(3))
-        assert float(f["dL/da21"](**kwargs)) == pytest.approx(
-            float(f["dL/da = full correlation with flipped W"](**kwargs)[2, 1]), abs=1e-15)
+        entry, full_21 = both()
+        assert float(entry) == pytest.approx(float(full_21), abs=1e-15)
 
 
 def test_compare_of_a_formula_document_returns_the_checks():

@@ -21,8 +21,28 @@ import pytest
 
 import jaxbp
 from helpers import (PNG_SIGNATURE, assert_layer_matches_autodiff, assert_layer_stays_float32,
-                     random_init)
+                     init_shapes)
 from jaxbp.layers.attention import causal_mask, masked_softmax, masked_softmax_backward
+
+
+def numpy_init(layer, input_shape, rng):
+    """helpers.random_init's parameters (the same draws: scale 0.5 normals) as float64
+    NumPy arrays: passed straight into a jitted function they cost no compilation,
+    where each jnp.asarray compiles a transfer per shape."""
+    struct, out_shape = init_shapes(layer, input_shape)
+    return jax.tree.map(lambda s: 0.5 * rng.normal(size=s.shape), struct), out_shape
+
+
+def forward_backward(layer):
+    """forward then backward as one jitted program: ``(y, (dparams, dx))``. Each eager
+    operation compiles on its own; a check that is not about eager execution runs
+    this instead."""
+    def run(params, x, dy):
+        y, residuals = layer.forward(params, x)
+        return y, layer.backward(params, residuals, dy)
+
+    return jax.jit(run)
+
 
 # ------------------------------------------------------------------------- contract
 
@@ -40,12 +60,18 @@ def test_sequence_layers_plug_into_jax_grad(x64, layer, shape):
     """jaxbp.differentiable: jax.grad through the layer runs its hand-written backward
     (its residuals are valid custom_vjp residuals)."""
     rng = np.random.default_rng(7)
-    params, _ = random_init(layer, shape, rng)
-    x = jnp.asarray(rng.normal(size=(2, *shape)))
+    params, _ = numpy_init(layer, shape, rng)
+    x = rng.normal(size=(2, *shape))
     f = jaxbp.differentiable(layer)
-    grads = jax.grad(lambda p, x_: jnp.sum(jnp.sin(f(p, x_))), argnums=(0, 1))(params, x)
-    y, residuals = layer.forward(params, x)
-    want = layer.backward(params, residuals, jnp.cos(y))
+
+    @jax.jit  # both gradients in one compiled program
+    def both(params, x):
+        grads = jax.grad(lambda p, x_: jnp.sum(jnp.sin(f(p, x_))), argnums=(0, 1))(params, x)
+        y, residuals = layer.forward(params, x)
+        return grads, layer.backward(params, residuals, jnp.cos(y))
+
+    grads, want = both(params, x)
+    assert jax.tree.structure(grads) == jax.tree.structure(want)
     for g, w in zip(jax.tree.leaves(grads), jax.tree.leaves(want)):
         np.testing.assert_allclose(g, w, rtol=1e-12)
 
@@ -72,25 +98,30 @@ def test_attention_is_causal_in_value_and_gradient(x64):
     gradient of an output at time t reaches no input after t (exactly zero)."""
     layer = jaxbp.causal_self_attention(2)
     rng = np.random.default_rng(1)
-    params, _ = random_init(layer, (6, 4), rng)
-    x = jnp.asarray(rng.normal(size=(2, 6, 4)))
-    y, _ = layer.forward(params, x)
-    y2, _ = layer.forward(params, x.at[:, 4].set(100.0))
+    params, _ = numpy_init(layer, (6, 4), rng)
+    x = rng.normal(size=(2, 6, 4))
+    x2 = x.copy()
+    x2[:, 4] = 100.0
+    dy = np.zeros((2, 6, 4))
+    dy[:, 2] = 1.0
+    # One compiled program runs both inputs: the outputs before time 4 are computed by
+    # the same code, so they must agree exactly.
+    run = forward_backward(layer)
+    y, (_, dx) = run(params, x, dy)
+    y2, _ = run(params, x2, dy)
+    y, y2, dx = np.asarray(y), np.asarray(y2), np.asarray(dx)
     np.testing.assert_array_equal(y2[:, :4], y[:, :4])
     assert not np.allclose(y2[:, 4:], y[:, 4:])
-    dy = jnp.zeros_like(y).at[:, 2].set(1.0)
-    _, residuals = layer.forward(params, x)
-    _, dx = layer.backward(params, residuals, dy)
-    assert np.all(np.asarray(dx[:, 3:]) == 0.0)
-    assert np.all(np.abs(np.asarray(dx[:, :3])) > 0)
+    assert np.all(dx[:, 3:] == 0.0)
+    assert np.all(np.abs(dx[:, :3]) > 0)
 
 
 def test_attention_weights_are_zero_above_the_diagonal_and_rows_sum_to_one(x64):
     layer = jaxbp.causal_self_attention(2)
     rng = np.random.default_rng(2)
-    params, _ = random_init(layer, (5, 4), rng)
-    _, residuals = layer.forward(params, jnp.asarray(rng.normal(size=(3, 5, 4))))
-    p = np.asarray(residuals.p)  # (batch, heads, time, time)
+    params, _ = numpy_init(layer, (5, 4), rng)
+    weights = jax.jit(lambda p_, x_: layer.forward(p_, x_)[1].p)
+    p = np.asarray(weights(params, rng.normal(size=(3, 5, 4))))  # (batch, heads, time, time)
     assert p.shape == (3, 2, 5, 5)
     assert np.all(p[..., ~np.tril(np.ones((5, 5), bool))] == 0.0)
     np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-14)
@@ -100,21 +131,24 @@ def test_masked_logits_never_give_nan():
     """Masked scores that are huge, +inf or NaN (a naive ``s - 1e9`` mask or a mask
     added as ``-inf`` would turn them into NaN) give finite weights, exactly 0 where
     masked, and a finite gradient that is exactly 0 there: by hand and by jax.grad."""
+    # Run op by op, as written (the NaN claims are about these operations themselves);
+    # the inputs go to the device with device_put, which compiles nothing.
     mask = np.asarray(causal_mask(4))[None]
+    device_mask = jax.device_put(mask)
     scores = np.where(mask, [[0.5, -1.0, 2.0, 0.1]], 0.0).astype(np.float32)
     scores = np.broadcast_to(scores, (3, 4, 4)).copy()
     scores[0][~mask[0]] = 1e38
     scores[1][~mask[0]] = np.inf
     scores[2][~mask[0]] = np.nan
-    scores = jnp.asarray(scores)
-    p = masked_softmax(scores, jnp.asarray(mask))
+    scores = jax.device_put(scores)
+    p = masked_softmax(scores, device_mask)
     assert np.all(np.isfinite(p))
     assert np.all(np.asarray(p)[:, ~mask[0]] == 0.0)
-    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-6)
-    dp = jnp.asarray(np.random.default_rng(0).normal(size=(3, 4, 4)), jnp.float32)
+    np.testing.assert_allclose(np.asarray(p).sum(-1), 1.0, rtol=1e-6)
+    dp = jax.device_put(np.random.default_rng(0).normal(size=(3, 4, 4)).astype(np.float32))
     ds = masked_softmax_backward(p, dp)
     assert np.all(np.isfinite(ds)) and np.all(np.asarray(ds)[:, ~mask[0]] == 0.0)
-    auto = jax.grad(lambda s: jnp.sum(masked_softmax(s, jnp.asarray(mask)) * dp))(scores)
+    auto = jax.grad(lambda s: jnp.sum(masked_softmax(s, device_mask) * dp))(scores)
     assert np.all(np.isfinite(auto))
     np.testing.assert_allclose(ds, auto, rtol=1e-5, atol=1e-7)
 
@@ -125,17 +159,25 @@ def test_attention_is_stable_for_large_scores():
     layer = jaxbp.causal_self_attention(2)
     rng = np.random.default_rng(3)
     with jax.enable_x64(True):
-        params, _ = random_init(layer, (5, 4), rng)
+        params, _ = numpy_init(layer, (5, 4), rng)
         params = jax.tree.map(lambda a: 30.0 * a, params)
         x = 30.0 * rng.normal(size=(2, 5, 4))
         dy = rng.normal(size=(2, 5, 4))
-        out = {}
-        for dt in (jnp.float32, jnp.float64):
-            p = jax.tree.map(lambda a: jnp.asarray(a, dt), params)
-            y, residuals = layer.forward(p, jnp.asarray(x, dt))
-            out[dt] = (y, layer.backward(p, residuals, jnp.asarray(dy, dt)))
-        assert float(np.max(np.abs(out[jnp.float64][1][0]["qkv"]["w"]))) > 0
-        for a, b in zip(jax.tree.leaves(out[jnp.float32]), jax.tree.leaves(out[jnp.float64])):
+
+        @jax.jit  # both precisions in one compiled program
+        def both(params, x, dy):
+            out = []
+            for dt in (jnp.float32, jnp.float64):
+                p = jax.tree.map(lambda a: a.astype(dt), params)
+                y, residuals = layer.forward(p, x.astype(dt))
+                out.append((y, layer.backward(p, residuals, dy.astype(dt))))
+            return out
+
+        out32, out64 = both(params, x, dy)
+        assert all(a.dtype == jnp.float32 for a in jax.tree.leaves(out32))
+        assert float(np.max(np.abs(out64[1][0]["qkv"]["w"]))) > 0
+        for a, b in zip(jax.tree.leaves(out32), jax.tree.leaves(out64)):
+            a, b = np.asarray(a), np.asarray(b)
             assert np.all(np.isfinite(a))
             scale = max(1.0, float(np.max(np.abs(b))))
             # Scores near 1e5 in float32 carry absolute errors of order 1e-2, which
@@ -155,10 +197,11 @@ def test_attention_rejects_features_not_divisible_by_heads():
 def test_attention_rejects_wrong_input_rank_and_width():
     layer = jaxbp.causal_self_attention(2)
     params, _ = layer.init(jax.random.key(0), (3, 4))
+    # Eager, on JAX arrays (device_put: no transfer program compiled).
     with pytest.raises(ValueError, match=r"rank 3.*\(2, 4\)"):
-        layer.forward(params, jnp.zeros((2, 4), jnp.float32))
+        layer.forward(params, jax.device_put(np.zeros((2, 4), np.float32)))
     with pytest.raises(ValueError, match=r"\(6, 18\).*\(2, 3, 6\).*\(4, 12\)"):
-        layer.forward(params, jnp.zeros((2, 3, 6), jnp.float32))
+        layer.forward(params, jax.device_put(np.zeros((2, 3, 6), np.float32)))
     with pytest.raises(ValueError, match="input_shape"):
         layer.init(jax.random.key(0), (4,))
 
@@ -168,11 +211,10 @@ def test_attention_matches_pytorch_multihead_attention(x64):
     heads, time, features = 2, 5, 6
     layer = jaxbp.causal_self_attention(heads)
     rng = np.random.default_rng(4)
-    params, _ = random_init(layer, (time, features), rng)
+    params, _ = numpy_init(layer, (time, features), rng)
     x = rng.normal(size=(3, time, features))
     dy = rng.normal(size=(3, time, features))
-    y, residuals = layer.forward(params, jnp.asarray(x))
-    grads, dx = layer.backward(params, residuals, jnp.asarray(dy))
+    y, (grads, dx) = forward_backward(layer)(params, x, dy)
 
     mha = torch.nn.MultiheadAttention(features, heads, batch_first=True,
                                       dtype=torch.float64)
@@ -218,15 +260,15 @@ def test_recurrent_stays_float32(make):
 @pytest.mark.parametrize("make, gates", [(jaxbp.rnn, 1), (jaxbp.lstm, 4)],
                          ids=["rnn", "lstm"])
 def test_recurrent_param_layout(make, gates):
-    params, out = make(5).init(jax.random.key(0), (7, 3))
+    params, out = init_shapes(make(5), (7, 3))  # init traced, not compiled
     assert out == (7, 5)
     assert {k: v.shape for k, v in params.items()} == {
         "wx": (3, gates * 5), "wh": (5, gates * 5), "b": (gates * 5,)}
 
 
 def _jaxpr_size(layer, time):
-    params, _ = layer.init(jax.random.key(0), (time, 2))
-    x = jnp.zeros((2, time, 2), jnp.float32)
+    params, _ = init_shapes(layer, (time, 2))  # shapes are all make_jaxpr needs
+    x = jax.ShapeDtypeStruct((2, time, 2), jnp.float32)
 
     def step(params, x):
         y, residuals = layer.forward(params, x)
@@ -253,11 +295,10 @@ def test_recurrent_matches_pytorch(x64, make, torch_name):
     features, time, n_in = 4, 6, 3
     layer = make(features)
     rng = np.random.default_rng(5)
-    params, _ = random_init(layer, (time, n_in), rng)
+    params, _ = numpy_init(layer, (time, n_in), rng)
     x = rng.normal(size=(2, time, n_in))
     dy = rng.normal(size=(2, time, features))
-    y, residuals = layer.forward(params, jnp.asarray(x))
-    grads, dx = layer.backward(params, residuals, jnp.asarray(dy))
+    y, (grads, dx) = forward_backward(layer)(params, x, dy)
 
     module = getattr(torch.nn, torch_name)(n_in, features, batch_first=True,
                                            dtype=torch.float64)
@@ -283,12 +324,13 @@ def test_recurrent_matches_pytorch(x64, make, torch_name):
 def test_recurrent_rejects_bad_input():
     layer = jaxbp.lstm(4)
     params, _ = layer.init(jax.random.key(0), (3, 2))
+    # Eager, on JAX arrays (device_put: no transfer program compiled).
     with pytest.raises(ValueError, match=r"rank 3.*\(2, 3\)"):
-        layer.forward(params, jnp.zeros((2, 3), jnp.float32))
+        layer.forward(params, jax.device_put(np.zeros((2, 3), np.float32)))
     with pytest.raises(ValueError, match=r"\(5, 16\).*\(2, 3, 5\)"):
-        layer.forward(params, jnp.zeros((2, 3, 5), jnp.float32))
+        layer.forward(params, jax.device_put(np.zeros((2, 3, 5), np.float32)))
     with pytest.raises(TypeError, match="floating"):
-        layer.forward(params, jnp.zeros((2, 3, 2), jnp.int32))
+        layer.forward(params, jax.device_put(np.zeros((2, 3, 2), np.int32)))
     with pytest.raises(ValueError, match="features"):
         jaxbp.rnn(0)
 
@@ -305,14 +347,14 @@ def test_position_embedding_adds_the_first_rows(x64):
     layer = jaxbp.position_embedding(6)
     params, out = layer.init(jax.random.key(0), (4, 3))
     assert out == (4, 3) and params["w"].shape == (6, 3)
-    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 4, 3)))
-    y, residuals = layer.forward(params, x)
-    np.testing.assert_array_equal(y, x + params["w"][None, :4])
-    grads, dx = layer.backward(params, residuals, jnp.ones_like(y))
+    x = np.random.default_rng(0).normal(size=(2, 4, 3))
+    y, (grads, dx) = forward_backward(layer)(params, x, np.ones((2, 4, 3)))
+    w = np.asarray(params["w"])
+    np.testing.assert_array_equal(y, x + w[None, :4])
     np.testing.assert_array_equal(grads["w"][:4], 2.0)  # two examples in the batch
     np.testing.assert_array_equal(grads["w"][4:], 0.0)
     with pytest.raises(ValueError, match=r"max_len = 6.*\(2, 7, 3\)"):
-        layer.forward(params, jnp.zeros((2, 7, 3)))
+        layer.forward(params, jax.device_put(np.zeros((2, 7, 3))))
     with pytest.raises(ValueError, match="max_len = 6"):
         layer.init(jax.random.key(0), (7, 3))
 
@@ -352,13 +394,17 @@ def test_language_models_hand_written_gradient_is_jax_grad(x64, kind):
            else models.lstm_language_model(vocab, features=6, embed=4))
     loss = jaxbp.softmax_cross_entropy()
     rng = np.random.default_rng(6)
-    params, out = random_init(net, (time,), rng)
+    params, out = numpy_init(net, (time,), rng)
     assert out == (time, vocab)
-    ids = jnp.asarray(rng.integers(0, vocab, (3, time + 1)), jnp.int32)
+    ids = rng.integers(0, vocab, (3, time + 1)).astype(np.int32)
     x, y = ids[:, :-1], ids[:, 1:]
-    value, grads = jax.jit(jaxbp.value_and_grad(net, loss))(params, x, y)
-    ref_value, ref = jax.jit(jax.value_and_grad(
-        lambda p: loss.forward(net.forward(p, x)[0], y)[0]))(params)
+
+    @jax.jit  # both gradients in one compiled program
+    def both(params, x, y):
+        ref = jax.value_and_grad(lambda p: loss.forward(net.forward(p, x)[0], y)[0])(params)
+        return jaxbp.value_and_grad(net, loss)(params, x, y), ref
+
+    (value, grads), (ref_value, ref) = both(params, x, y)
     np.testing.assert_allclose(value, ref_value, rtol=1e-12)
     assert jax.tree.structure(grads) == jax.tree.structure(ref)
     for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(ref)):

@@ -54,32 +54,49 @@ def test_nested_state_structure_and_modes():
     # One entry per layer, nested as the params are; stateless layers hold ().
     assert jax.tree.structure(state) == jax.tree.structure(
         ((), {"mean": 0, "var": 0}, (), (((), {"mean": 0, "var": 0}, ()), (), ()), (), ()))
-    x = jax.random.normal(jax.random.key(1), (8, 4))
-    y, residuals, new_state = jaxbp.apply(net, params, state, x, key=KEY, train=True)
+    x = np.random.default_rng(1).standard_normal((8, 4)).astype(np.float32)
+
+    # Each mode's calls in one compiled program (op by op, every layer's forward and
+    # backward compiled its operations one by one); the README example, in
+    # test_the_readme_example_runs, runs the same calls eagerly.
+    @jax.jit
+    def training(params, state, x, key):
+        y, residuals, new_state = jaxbp.apply(net, params, state, x, key=key, train=True)
+        # The backward is unchanged: the residuals carry the masks and the statistics.
+        dparams, dx = net.backward(params, residuals, jnp.ones_like(y))
+        return y, new_state, dparams, dx
+
+    @jax.jit
+    def inference(params, state, x, key):
+        # Inference: no key needed; a key given is ignored.
+        y1, _, same = jaxbp.apply(net, params, state, x)
+        y2, _, _ = jaxbp.apply(net, params, state, x, key=key)
+        return y1, y2, same
+
+    y, new_state, dparams, dx = training(params, state, x, KEY)
     assert y.shape == (8, 3)
     assert not np.allclose(new_state[1]["mean"], state[1]["mean"])
     assert not np.allclose(new_state[3][0][1]["var"], state[3][0][1]["var"])
-    # The backward is unchanged: the residuals carry the masks and the statistics.
-    dparams, dx = net.backward(params, residuals, jnp.ones_like(y))
     assert jax.tree.structure(dparams) == jax.tree.structure(params)
     assert dx.shape == x.shape
     # Inference: deterministic, no key needed, state unchanged.
-    y1, _, same = jaxbp.apply(net, params, new_state, x)
-    y2, _, _ = jaxbp.apply(net, params, new_state, x, key=jax.random.key(5))
+    y1, y2, same = inference(params, new_state, x, jax.random.key(5))
     np.testing.assert_array_equal(y1, y2)
     for a, b in zip(jax.tree.leaves(same), jax.tree.leaves(new_state)):
         np.testing.assert_array_equal(a, b)
     # Training: the same key gives the same draw, another key another one.
-    ya, _, _ = jaxbp.apply(net, params, state, x, key=KEY, train=True)
-    yb, _, _ = jaxbp.apply(net, params, state, x, key=jax.random.key(9), train=True)
+    ya = training(params, state, x, KEY)[0]
+    yb = training(params, state, x, jax.random.key(9))[0]
     np.testing.assert_array_equal(ya, y)
     assert not np.allclose(ya, yb)
 
 
 def test_two_dropouts_in_one_serial_draw_different_masks():
     net = jaxbp.serial(jaxbp.dropout(0.5), jaxbp.dropout(0.5))
-    x = jnp.ones((4, 64), jnp.float32)
-    _, residuals, _ = jaxbp.apply(net, ((), ()), ((), ()), x, key=KEY, train=True)
+    x = np.ones((4, 64), np.float32)
+    # Under jit: one program (op by op, each of the draws' operations compiles on its own).
+    _, residuals, _ = jax.jit(lambda x, key: jaxbp.apply(net, ((), ()), ((), ()), x, key=key,
+                                                         train=True))(x, KEY)
     first, second = (np.asarray(r.keep) for r in residuals)
     assert 0.3 < first.mean() < 0.7 and 0.3 < second.mean() < 0.7
     assert not np.array_equal(first, second)
@@ -146,14 +163,16 @@ def test_batch_norm_state_through_several_steps(grads, x64):
     xs = [rng.normal(size=(6, 4)) * (i + 1) + i for i in range(4)]
     ys = [rng.integers(0, 3, size=6) for _ in range(4)]
     params, _ = net.init(KEY, (4,))
-    params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+    # float64 copies made on the host: jnp.asarray(a, jnp.float64) compiles a conversion
+    # per shape; the step takes NumPy arrays as they are.
+    params = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
     want = numpy_bn_net_steps(params, xs, ys, 0.3, 0.8, 1e-5)
     step = train.make_step(net, loss, optax.sgd(0.3), grads, with_state=True, max_traces=1)
     state = jaxbp.init_state(net, params)
-    p = jax.tree.map(jnp.array, params)
+    p = jax.tree.map(jax.device_put, params)
     for i, (x, y) in enumerate(zip(xs, ys)):
-        p, state, _, value = step(p, state, optax.sgd(0.3).init(p), jnp.asarray(x),
-                                  jnp.asarray(y, jnp.int32), jax.random.key(i))
+        p, state, _, value = step(p, state, optax.sgd(0.3).init(p), x,
+                                  np.asarray(y, np.int32), jax.random.key(i))
         np.testing.assert_allclose(state[0]["mean"], want[i][0], rtol=1e-12)
         np.testing.assert_allclose(state[0]["var"], want[i][1], rtol=1e-12)
     assert state[1] == ()
@@ -171,7 +190,10 @@ def test_manual_and_autodiff_steps_agree_with_the_same_keys():
     out = {}
     for grads in ("manual", "autodiff"):
         step = train.make_step(net, loss, opt, grads, with_state=True)
-        p, s, o = jax.tree.map(jnp.array, params), jaxbp.init_state(net, params), opt.init(params)
+        # A copy for the step to donate (device_put(may_alias=False) compiles nothing,
+        # jnp.array compiles a copy per shape).
+        p = jax.tree.map(lambda a: jax.device_put(a, may_alias=False), params)
+        s, o = jaxbp.init_state(net, params), opt.init(params)
         for i in range(3):
             p, s, o, value = step(p, s, o, x, y, jax.random.key(10 + i))
         out[grads] = (p, s, float(value))
@@ -197,7 +219,8 @@ def test_with_state_on_a_plain_net_is_the_plain_step():
 
 def test_step_keys_are_all_different():
     shuffle, keys = train.step_keys(KEY, 5)
-    data = np.asarray(jax.random.key_data(jnp.concatenate([shuffle[None], keys])))
+    data = np.concatenate([np.asarray(jax.random.key_data(shuffle))[None],
+                           np.asarray(jax.random.key_data(keys))])
     assert len({tuple(row) for row in data.reshape(6, -1)}) == 6
 
 
@@ -258,9 +281,15 @@ def test_fit_threads_state_and_evaluates_in_inference_mode(fused):
     assert result.history["val_accuracy"][-1] > 0.9
     # evaluate = the inference-mode forward with the running statistics.
     value, acc = train.evaluate(net, loss, result.params, x, y, state=result.state)
-    pred, _, _ = jaxbp.apply(net, result.params, result.state, jnp.asarray(x))
-    np.testing.assert_allclose(value, float(loss.forward(pred, y)[0]), rtol=1e-5)
-    assert acc == float(np.mean(np.argmax(pred, -1) == y))
+
+    @jax.jit  # one program (op by op, each operation would compile on its own)
+    def forward_and_loss(params, state, x, y):
+        pred, _, _ = jaxbp.apply(net, params, state, x)
+        return pred, loss.forward(pred, y)[0]
+
+    pred, want = forward_and_loss(result.params, result.state, x, y)
+    np.testing.assert_allclose(value, float(want), rtol=1e-5)
+    assert acc == float(np.mean(np.argmax(np.asarray(pred), -1) == y))
     assert acc == result.history["val_accuracy"][-1]
     with pytest.raises(ValueError, match="state must hold the running statistics"):
         train.evaluate(net, loss, result.params, x, y)
@@ -283,7 +312,7 @@ def test_fit_of_a_plain_net_has_no_state():
 def test_save_and_load_round_trip_state(tmp_path):
     net = nested()
     params, _ = net.init(KEY, (4,))
-    state = jax.tree.map(lambda a: a + 0.5, jaxbp.init_state(net, params))
+    state = jax.tree.map(lambda a: np.asarray(a) + 0.5, jaxbp.init_state(net, params))
     path = train.save(tmp_path / "model", params, state)
     loaded_params, loaded_state = train.load(path, with_state=True)
     assert jax.tree.structure(loaded_state) == jax.tree.structure(state)

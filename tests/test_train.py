@@ -55,12 +55,22 @@ def fresh_trace_counter():
 
 
 def max_abs_diff(a, b):
-    return max(float(jnp.max(jnp.abs(u - v))) for u, v in
+    # On the host: jnp.max(jnp.abs(u - v)) compiles three programs per leaf shape.
+    return max(float(np.max(np.abs(np.asarray(u) - np.asarray(v)))) for u, v in
                zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 def copy(tree):
-    return jax.tree.map(jnp.array, tree)
+    """A copy of every leaf on the device, for a step to donate (jnp.array compiles a
+    copy program per shape; device_put(may_alias=False) compiles nothing)."""
+    return jax.tree.map(lambda a: jax.device_put(a, may_alias=False), tree)
+
+
+@jax.jit
+def small_cnn_loss(params, x, y):
+    """small_cnn's softmax cross-entropy, computed directly: one program, shared by the
+    parametrized cases (op by op, the conv alone compiles a dozen programs)."""
+    return jaxbp.softmax_cross_entropy().forward(small_cnn().forward(params, x)[0], y)[0]
 
 
 # --------------------------------------------------------------------------- make_step
@@ -85,7 +95,7 @@ def test_manual_step_equals_autodiff_step(name):
     np.testing.assert_allclose(out["manual"][1], out["autodiff"][1], rtol=1e-5)
     # The parameters moved, and the loss is the one before each update.
     assert max_abs_diff(out["manual"][0], params) > 1e-3
-    first, _ = loss.forward(net.forward(params, x)[0], y)
+    first = small_cnn_loss(params, x, y)
     np.testing.assert_allclose(out["manual"][1][0], float(first), rtol=1e-6)
 
 
@@ -95,8 +105,11 @@ def test_step_equals_an_optax_update_written_out():
     params, _ = net.init(jax.random.key(1), (2,))
     step = train.make_step(net, loss, optax.sgd(0.5), donate=False)
     new, _, _ = step(params, optax.sgd(0.5).init(params), x, y)
-    _, grads = jaxbp.value_and_grad(net, loss)(params, x, y)
-    want = jax.tree.map(lambda p, g: p - 0.5 * g, params, grads)
+    # The gradients in one program (op by op, every operation compiles on its own), the
+    # update written out in NumPy.
+    _, grads = jax.jit(jaxbp.value_and_grad(net, loss))(params, x, y)
+    want = jax.tree.map(lambda p, g: np.asarray(p) - np.float32(0.5) * np.asarray(g),
+                        params, grads)
     assert max_abs_diff(new, want) < 1e-6
 
 
@@ -108,7 +121,7 @@ def test_step_compiles_once():
     p, s = params, opt.init(params)
     for seed in range(4):  # new data of the same shape: no retrace
         x, y = images(seed=seed)
-        p, s, _ = step(p, s, jnp.asarray(x), jnp.asarray(y))
+        p, s, _ = step(p, s, jax.device_put(x), jax.device_put(y))
     # The guard is live: a new batch size would retrace, and it says so.
     x, y = images(n=4)
     with pytest.raises(AssertionError, match="trace"):
@@ -135,12 +148,17 @@ def test_float32_step_stays_float32_under_x64(grads):
     with jax.enable_x64(True):
         net = jaxbp.serial(jaxbp.dense(4, dtype=jnp.float32), jaxbp.relu(),
                            jaxbp.dense(3, dtype=jnp.float32))
-        params, _ = net.init(jax.random.key(0), (2,))
         opt = optax.sgd(0.1, momentum=0.9)
-        x = jnp.zeros((5, 2), jnp.float32)
-        y = jnp.zeros((5,), jnp.int32)
+        # lower() needs the arguments' shapes and dtypes only: traced, not computed (an
+        # eager init would compile its programs again under x64).
+        params = jax.eval_shape(lambda: net.init(jax.random.key(0), (2,))[0])
+        opt_state = jax.eval_shape(opt.init, params)
+        assert {np.dtype(a.dtype) for a in jax.tree.leaves((params, opt_state))} == {
+            np.dtype(np.float32)}
+        x = jax.ShapeDtypeStruct((5, 2), jnp.float32)
+        y = jax.ShapeDtypeStruct((5,), jnp.int32)
         step = train.make_step(net, jaxbp.softmax_cross_entropy(), opt, grads)
-        text = step.lower(params, opt.init(params), x, y).compile().as_text()
+        text = step.lower(params, opt_state, x, y).compile().as_text()
     assert "f32" in text and "f64" not in text
 
 
@@ -210,8 +228,14 @@ def test_evaluate_matches_a_direct_computation_in_any_chunking():
     net, loss = small_mlp(), jaxbp.softmax_cross_entropy()
     x, y = blobs(50)
     params, _ = net.init(jax.random.key(2), (2,))
-    pred = net.forward(params, x)[0]
-    want_loss = float(loss.forward(pred, y)[0])
+
+    @jax.jit  # one program (op by op, every operation compiles on its own)
+    def direct(params, x, y):
+        pred = net.forward(params, x)[0]
+        return pred, loss.forward(pred, y)[0]
+
+    pred, want_loss = direct(params, x, y)
+    want_loss = float(want_loss)
     want_acc = float(np.mean(np.argmax(np.asarray(pred), axis=1) == y))
     for batch_size in (100, 50, 25, 16, 7):  # one chunk, whole chunks, a remainder
         got_loss, got_acc = train.evaluate(net, loss, params, x, y, batch_size=batch_size)
@@ -238,8 +262,8 @@ def test_fit_takes_an_optimizer_whose_init_cannot_be_traced():
     params, _ = net.init(jax.random.key(2), (2,))
     sgd = optax.sgd(0.1)
 
-    def init(p):  # bool() of a traced value fails under jit
-        assert bool(jnp.all(jnp.isfinite(jax.tree.leaves(p)[0])))
+    def init(p):  # np.asarray of a traced value fails under jit
+        assert np.all(np.isfinite(np.asarray(jax.tree.leaves(p)[0])))
         return sgd.init(p)
 
     result = train.fit(net, loss, optax.GradientTransformation(init, sgd.update), params,
@@ -333,7 +357,8 @@ def test_fit_rejects_a_legacy_key_and_mismatched_data():
 def test_save_and_load_round_trip_the_tree(tmp_path):
     net = jaxbp.serial(small_cnn(), jaxbp.dense(2, bias=False))
     params, _ = net.init(jax.random.key(0), (6, 6, 1))
-    params = (params[0], params[1], [jnp.arange(3, dtype=jnp.int32), None])
+    # device_put: jnp.arange would compile an iota program.
+    params = (params[0], params[1], [jax.device_put(np.arange(3, dtype=np.int32)), None])
     written = train.save(tmp_path / "params", params)  # ".npz" added, as numpy does
     assert written == str(tmp_path / "params.npz")
     back = train.load(tmp_path / "params")
@@ -343,13 +368,14 @@ def test_save_and_load_round_trip_the_tree(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # A loaded tree trains like the original.
     x, y = images(n=4)
-    out1 = net.forward(back[:2], x)[0]
-    np.testing.assert_array_equal(np.asarray(out1), np.asarray(net.forward(params[:2], x)[0]))
+    forward = jax.jit(lambda p, x: net.forward(p, x)[0])  # one program for both trees
+    out1 = forward(back[:2], x)
+    np.testing.assert_array_equal(np.asarray(out1), np.asarray(forward(params[:2], x)))
 
 
 def test_save_refuses_what_it_cannot_restore_and_load_foreign_files(tmp_path):
     with pytest.raises(TypeError, match="keys must be str"):
-        train.save(tmp_path / "a.npz", {1: jnp.zeros(2)})
+        train.save(tmp_path / "a.npz", {1: np.zeros(2, np.float32)})
     with pytest.raises(TypeError, match="node of type object"):
         train.save(tmp_path / "b.npz", (object(),))
     np.savez(tmp_path / "c.npz", w=np.zeros(2))

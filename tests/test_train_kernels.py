@@ -9,7 +9,6 @@ gradients are unambiguous.
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -30,11 +29,11 @@ GEOMETRIES_1D = [(3, 1, "SAME", (9, 2)), (4, 3, "VALID", (11, 1)), (2, 2, (1, 2)
 
 
 def distinct(shape, seed=0):
-    """Values that never tie, away from 0, in float64."""
+    """Values that never tie, away from 0, in float64 (a NumPy array: nothing compiled)."""
     rng = np.random.default_rng(seed)
     size = int(np.prod(shape))
     values = (rng.permutation(size) + 1.0) / size * rng.choice([-1.0, 1.0], size)
-    return jnp.asarray(values.reshape(shape), jnp.float64)
+    return values.reshape(shape).astype(np.float64)
 
 
 def check(layer, input_shape, batch=2):
@@ -73,7 +72,9 @@ def test_the_forward_paths_agree_and_the_choice_follows_the_shapes(monkeypatch):
         for how in ("patches", "convolution"):
             monkeypatch.setattr(conv_module, "forward_formulation",
                                 lambda ksize, c_in, how=how: how)
-            outs.append(np.asarray(layer.forward(params, x)[0]))
+            # A fresh jit traces with the formulation just set: one program per path
+            # (op by op, the patches alone compile a dozen).
+            outs.append(np.asarray(jax.jit(lambda p, x: layer.forward(p, x)[0])(params, x)))
     for out in outs[1:]:
         np.testing.assert_allclose(out, outs[0], rtol=1e-12, atol=1e-12)
     monkeypatch.undo()
@@ -94,17 +95,25 @@ def test_kernel_gradient_is_the_same_inside_lax_scan():
     # there, not only fast.
     layer = jaxbp.conv2d(4, 3, padding="SAME")
     params, _ = layer.init(jax.random.key(0), (8, 8, 3))
-    # drawn flat and reshaped (the same numbers): XLA compiles a multi-axis draw slowly
-    xs = jax.random.normal(jax.random.key(1), (3 * 2 * 8 * 8 * 3,)).reshape(3, 2, 8, 8, 3)
-    dy = jax.random.normal(jax.random.key(2), (2 * 8 * 8 * 4,)).reshape(2, 8, 8, 4)
+    rng = np.random.default_rng(1)  # drawn by NumPy: nothing compiled
+    xs = rng.standard_normal((3, 2, 8, 8, 3)).astype(np.float32)
+    dy = rng.standard_normal((2, 8, 8, 4)).astype(np.float32)
 
     def grad_w(x):
         _, res = layer.forward(params, x)
         return layer.backward(params, res, dy)[0]["w"]
 
-    scanned = jax.jit(lambda xs: jax.lax.scan(lambda c, x: (c, grad_w(x)), 0, xs)[1])(xs)
+    def vjp_w(x):  # the reference: jax.vjp of the forward
+        _, vjp = jax.vjp(lambda w: layer.forward({**params, "w": w}, x)[0], params["w"])
+        return vjp(dy)[0]
+
+    # One program: the hand-written gradient inside lax.scan, and the reference on each
+    # slice outside any loop (op by op, the references compiled some 25 programs).
+    @jax.jit
+    def scanned_and_reference(xs):
+        scanned = jax.lax.scan(lambda c, x: (c, grad_w(x)), 0, xs)[1]
+        return scanned, [vjp_w(xs[i]) for i in range(3)]
+
+    scanned, reference = jax.tree.map(np.asarray, scanned_and_reference(xs))
     for i in range(3):
-        _, vjp = jax.vjp(lambda w: layer.forward({**params, "w": w}, xs[i])[0],
-                         params["w"])
-        np.testing.assert_allclose(np.asarray(scanned[i]), np.asarray(vjp(dy)[0]),
-                                   rtol=2e-5, atol=2e-5)
+        np.testing.assert_allclose(scanned[i], reference[i], rtol=2e-5, atol=2e-5)
