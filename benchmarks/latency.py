@@ -10,9 +10,10 @@ taken on a busy machine says so. Run from the project's root::
     python benchmarks/latency.py --json latency.json
 
 The persistent compilation cache is switched off for every row unless ``--warm-cache``
-is given, so the figures are those of a first run; the test suite runs as on a fresh
-machine, its own cache (``tests/conftest.py``) empty at the start and shared by the
-suite's processes during the run.
+is given, so the figures are those of a first run; the test suite runs as the README's
+command runs it (``tests/conftest.py`` switches the cache off for the tests). With
+``--warm-cache`` the suite gets a cache folder of its own, kept across its runs (the
+first run fills it).
 """
 
 from __future__ import annotations
@@ -113,19 +114,17 @@ def main(argv=None) -> int:
             if name == "demo":
                 cmd = cmd + ["--out", out_dir]
             times, codes = [], []
+            run_env = env
+            if name == "suite" and args.warm_cache:
+                # the tests keep no cache unless given a folder (tests/conftest.py)
+                suite_cache = tempfile.mkdtemp(prefix="jaxbp-latency-suite-")
+                run_env = dict(env, JAXBP_CACHE_DIR=suite_cache)
             for _ in range(args.runs):
-                run_env = env
-                if name == "suite" and not args.warm_cache:
-                    # a first run of the README's test command, as on a fresh machine:
-                    # the suite's own cache (tests/conftest.py) empty at the start and
-                    # shared by its processes during the run
-                    fresh = tempfile.mkdtemp(prefix="jaxbp-latency-suite-")
-                    run_env = dict(env, JAXBP_CACHE_DIR=fresh)
                 t, rc = time_command(cmd, run_env, ROOT)
-                if run_env is not env:
-                    shutil.rmtree(run_env["JAXBP_CACHE_DIR"], ignore_errors=True)
                 times.append(t)
                 codes.append(rc)
+            if run_env is not env:
+                shutil.rmtree(run_env["JAXBP_CACHE_DIR"], ignore_errors=True)
             med = statistics.median(times)
             results.append({"row": name, "what": what, "median_s": med, "min_s": min(times),
                             "max_s": max(times), "exit_codes": codes, "load": load()})
