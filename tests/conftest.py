@@ -27,7 +27,6 @@ if ("XLA_FLAGS" not in os.environ and FAST_COMPILE_ENV not in os.environ
         os.environ["XLA_FLAGS"] = _probe.stdout.strip()
         os.environ[FAST_COMPILE_ENV] = os.environ["XLA_FLAGS"]
 
-import jax  # noqa: E402
 import pytest  # noqa: E402
 
 # JAX's persistent compilation cache is off for the tests and the `jaxbp` commands they
@@ -40,14 +39,24 @@ from jaxbp import _cache  # noqa: E402
 
 _cache.enable()
 
-# Implicit rank promotion hides shape bugs (a (batch, out) + (out, 1) broadcast is a
-# silently wrong answer); every jaxbp computation broadcasts explicitly.
-jax.config.update("jax_numpy_rank_promotion", "raise")
+
+def pytest_configure(config):
+    # JAX is imported by the processes that run tests, not by pytest-xdist's controller,
+    # which only starts the workers (they wait for its start-up).
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        return
+    import jax
+
+    # Implicit rank promotion hides shape bugs (a (batch, out) + (out, 1) broadcast is
+    # a silently wrong answer); every jaxbp computation broadcasts explicitly.
+    jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
 @pytest.fixture
 def x64():
     """Runs the test with 64-bit floats enabled."""
+    import jax
+
     with jax.enable_x64(True):
         yield
 
