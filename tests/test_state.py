@@ -102,6 +102,22 @@ def test_two_dropouts_in_one_serial_draw_different_masks():
     assert not np.array_equal(first, second)
 
 
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16, jnp.float32])
+def test_batch_norm_inference_with_a_numpy_state_keeps_the_dtype(dtype):
+    """A state of NumPy arrays (a user's own, or read from a file by hand) gives what the
+    same state as JAX arrays gives: in NumPy, bfloat16 + eps would be float32."""
+    layer = jaxbp.batch_norm(dtype=dtype)
+    params = {"scale": np.full((3,), 1.5, dtype), "bias": np.full((3,), 0.25, dtype)}
+    x = np.linspace(-2, 2, 12).reshape(4, 3).astype(dtype)
+    state = {"mean": np.array([0.1, -0.2, 0.3], dtype),
+             "var": np.array([0.5, 2.0, 1.0], dtype)}
+    y, _, _ = layer.apply(params, state, jax.device_put(x), train=False)
+    y_jax, _, _ = layer.apply(params, jax.tree.map(jax.device_put, state),
+                              jax.device_put(x), train=False)
+    assert y.dtype == np.dtype(dtype) == y_jax.dtype
+    np.testing.assert_array_equal(np.asarray(y, np.float32), np.asarray(y_jax, np.float32))
+
+
 def test_training_mode_network_matches_autodiff():
     """The whole nested network in training mode, one key bound: every batch norm's and
     dropout's backward, the residual's fork rule, against jax.vjp and finite

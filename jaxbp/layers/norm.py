@@ -301,8 +301,10 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, *, dtype=None) -> Layer
         x, ct = _check_x(x, params, where, 2, layout)
         _check_state(state, x.shape[-1], "inference mode (train=False)")
         x_dtype, x = x.dtype, cast(x, ct)
-        rstd = _per_feature(jax.lax.rsqrt(state["var"].astype(ct) + eps), x.ndim)
-        xhat = (x - _per_feature(state["mean"].astype(ct), x.ndim)) * rstd
+        # jnp.asarray: a state of NumPy arrays (a user's, or one loaded by hand) must not
+        # do the arithmetic in NumPy, where bfloat16 + eps is float32
+        rstd = _per_feature(jax.lax.rsqrt(jnp.asarray(state["var"], ct) + eps), x.ndim)
+        xhat = (x - _per_feature(jnp.asarray(state["mean"], ct), x.ndim)) * rstd
         y = xhat * _per_feature(cast(params["scale"], ct), x.ndim) + _per_feature(
             cast(params["bias"], ct), x.ndim)
         return y, BatchNormInferenceResiduals(xhat, rstd, x_dtype, where), state
