@@ -14,14 +14,15 @@ import sys
 # tests start inherit. Only options this jaxlib knows (an unknown flag in XLA_FLAGS
 # kills the process): a child process lists them. A user's own XLA_FLAGS are kept as
 # they are; JAXBP_TEST_XLA_DEFAULTS=1 runs the suite with XLA's default compilation.
+# JAXBP_TEST_FAST_COMPILE marks the flags as the suite's own (helpers.run_as_a_user).
 FAST_COMPILE_ENV = "JAXBP_TEST_FAST_COMPILE"
-if ("XLA_FLAGS" not in os.environ and FAST_COMPILE_ENV not in os.environ
+if ("XLA_FLAGS" not in os.environ
         and os.environ.get("JAXBP_TEST_XLA_DEFAULTS", "") in ("", "0")):
     _probe = subprocess.run(
         [sys.executable, "-c",
-         "from jaxbp._core import run_once_options\n"
-         "print(' '.join(f'--{k}=' + (str(v).lower() if isinstance(v, bool) else str(v))"
-         " for k, v in run_once_options().items()))"],
+         f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+         "from helpers import subprocess_xla_flags\n"
+         "print(subprocess_xla_flags())"],
         capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
     if _probe.returncode == 0 and _probe.stdout.strip():
         os.environ["XLA_FLAGS"] = _probe.stdout.strip()

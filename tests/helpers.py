@@ -90,11 +90,16 @@ def init_shapes(layer, input_shape):
     return struct, tuple(box["out"])
 
 
-def random_params(rng, struct, dtype=np.float64):
+def numpy_params(rng, struct):
     """Random normal parameters (scale 0.5) with the tree structure and shapes of
-    ``struct``."""
-    return jax.tree.map(lambda s: on_device(0.5 * rng.normal(size=s.shape), dtype),
-                        struct)
+    ``struct``, as float64 NumPy arrays: passed straight into a jitted function they
+    cost no compilation."""
+    return jax.tree.map(lambda s: 0.5 * rng.normal(size=s.shape), struct)
+
+
+def random_params(rng, struct, dtype=np.float64):
+    """:func:`numpy_params` in ``dtype``, on the device."""
+    return jax.tree.map(lambda a: on_device(a, dtype), numpy_params(rng, struct))
 
 
 def random_init(layer, input_shape, rng, dtype=np.float64):
@@ -104,6 +109,25 @@ def random_init(layer, input_shape, rng, dtype=np.float64):
     """
     struct, out_shape = init_shapes(layer, input_shape)
     return random_params(rng, struct, dtype), out_shape
+
+
+def numpy_init(layer, input_shape, rng):
+    """:func:`random_init`'s parameters (the same draws) as float64 NumPy arrays, with
+    the output shape: ``(params, out_shape)``."""
+    struct, out_shape = init_shapes(layer, input_shape)
+    return numpy_params(rng, struct), out_shape
+
+
+def forward_backward(layer):
+    """``layer``'s forward then backward as one jitted program: ``f(params, x, dy) ->
+    (y, (dparams, dx))``. Each eager operation compiles on its own; a check that is not
+    about eager execution runs this instead (with NumPy inputs, which need no transfer
+    program either)."""
+    def run(params, x, dy):
+        y, residuals = layer.forward(params, x)
+        return y, layer.backward(params, residuals, dy)
+
+    return jax.jit(run)
 
 
 def on_device(a, dtype=None) -> jax.Array:

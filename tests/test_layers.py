@@ -19,16 +19,16 @@ from helpers import assert_layer_matches_autodiff, assert_layer_stays_float32
 # Few examples, fixed seed: each new geometry costs one compilation.
 
 
-def random_geometries(strategy):
-    """Runs the decorated check on 10 geometries that hypothesis draws (the same ones
-    every run) from ``strategy(st)``, an ``@st.composite`` case. Hypothesis is imported
-    here, by the tests that use it: it takes over a second, and every pytest-xdist
-    worker collects every module."""
+def random_geometries(case, check):
+    """Runs ``check(geometry)`` on 10 geometries that hypothesis draws (the same ones
+    every run) with ``case(draw, st)``, the body of an ``@st.composite`` strategy.
+    Hypothesis is imported here, by the tests that use it: it takes over a second, and
+    every pytest-xdist worker collects every module."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    few = settings(max_examples=10, deadline=None, derandomize=True)
-    return lambda check: few(given(strategy(st))(check))
+    strategy = st.composite(lambda draw: case(draw, st))()
+    settings(max_examples=10, deadline=None, derandomize=True)(given(strategy)(check))()
 
 
 # ----------------------------------------------------------------------------- dense
@@ -199,53 +199,45 @@ def smallest_input(k, padding_pair, padding):
     return max(1, k - sum(padding_pair))
 
 
-def conv1d_case(st):
-    @st.composite
-    def case(draw):
-        k = draw(st.integers(1, 4))
-        padding = draw(st.sampled_from(["VALID", "SAME", 1, (2, 0), (0, 3)]))
-        pair = {"VALID": (0, 0), "SAME": None, 1: (1, 1)}.get(padding, padding)
-        length = draw(st.integers(smallest_input(k, pair, padding), 9))
-        return dict(features=draw(st.integers(1, 3)), k=k, stride=draw(st.integers(1, 3)),
-                    padding=padding, length=length, channels=draw(st.integers(1, 3)),
-                    batch=draw(st.integers(1, 3)))
-    return case()
+def conv1d_case(draw, st):
+    k = draw(st.integers(1, 4))
+    padding = draw(st.sampled_from(["VALID", "SAME", 1, (2, 0), (0, 3)]))
+    pair = {"VALID": (0, 0), "SAME": None, 1: (1, 1)}.get(padding, padding)
+    length = draw(st.integers(smallest_input(k, pair, padding), 9))
+    return dict(features=draw(st.integers(1, 3)), k=k, stride=draw(st.integers(1, 3)),
+                padding=padding, length=length, channels=draw(st.integers(1, 3)),
+                batch=draw(st.integers(1, 3)))
 
 
 def test_conv1d_random_geometry():
-    @random_geometries(conv1d_case)
     def check(case):
         layer = jaxbp.conv1d(case["features"], case["k"], stride=case["stride"],
                              padding=case["padding"])
         assert_layer_matches_autodiff(layer, (case["length"], case["channels"]),
                                       batch=case["batch"], eager=False)
-    check()
+    random_geometries(conv1d_case, check)
 
 
-def conv2d_case(st):
-    @st.composite
-    def case(draw):
-        kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-        padding = draw(st.sampled_from(["VALID", "SAME", 1, ((1, 0), (0, 2))]))
-        pairs = {"VALID": ((0, 0),) * 2, "SAME": (None, None),
-                 1: ((1, 1),) * 2}.get(padding, padding)
-        h = draw(st.integers(smallest_input(kh, pairs[0], padding), 6))
-        w = draw(st.integers(smallest_input(kw, pairs[1], padding), 6))
-        return dict(features=draw(st.integers(1, 3)), kernel=(kh, kw),
-                    stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
-                    padding=padding, shape=(h, w, draw(st.integers(1, 2))),
-                    batch=draw(st.integers(1, 2)))
-    return case()
+def conv2d_case(draw, st):
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    padding = draw(st.sampled_from(["VALID", "SAME", 1, ((1, 0), (0, 2))]))
+    pairs = {"VALID": ((0, 0),) * 2, "SAME": (None, None),
+             1: ((1, 1),) * 2}.get(padding, padding)
+    h = draw(st.integers(smallest_input(kh, pairs[0], padding), 6))
+    w = draw(st.integers(smallest_input(kw, pairs[1], padding), 6))
+    return dict(features=draw(st.integers(1, 3)), kernel=(kh, kw),
+                stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+                padding=padding, shape=(h, w, draw(st.integers(1, 2))),
+                batch=draw(st.integers(1, 2)))
 
 
 def test_conv2d_random_geometry():
-    @random_geometries(conv2d_case)
     def check(case):
         layer = jaxbp.conv2d(case["features"], case["kernel"], stride=case["stride"],
                              padding=case["padding"])
         assert_layer_matches_autodiff(layer, case["shape"], batch=case["batch"],
                                       eager=False)
-    check()
+    random_geometries(conv2d_case, check)
 
 
 # ------------------------------------------------------------------------------ pool
@@ -268,25 +260,21 @@ def test_max_pool2d_matches_autodiff(window, stride, shape, eager):
                                   eager=eager)
 
 
-def pool2d_case(st):
-    @st.composite
-    def case(draw):
-        window = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-        stride = draw(st.sampled_from([None, 1, 2, 3, (1, 2), (3, 1)]))
-        shape = (draw(st.integers(window[0], 7)), draw(st.integers(window[1], 7)),
-                 draw(st.integers(1, 2)))
-        return dict(window=window, stride=stride, shape=shape,
-                    batch=draw(st.integers(1, 2)))
-    return case()
+def pool2d_case(draw, st):
+    window = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = draw(st.sampled_from([None, 1, 2, 3, (1, 2), (3, 1)]))
+    shape = (draw(st.integers(window[0], 7)), draw(st.integers(window[1], 7)),
+             draw(st.integers(1, 2)))
+    return dict(window=window, stride=stride, shape=shape,
+                batch=draw(st.integers(1, 2)))
 
 
 def test_max_pool2d_random_geometry():
-    @random_geometries(pool2d_case)
     def check(case):
         layer = jaxbp.max_pool2d(case["window"], case["stride"])
         assert_layer_matches_autodiff(layer, case["shape"], batch=case["batch"],
                                       eager=False)
-    check()
+    random_geometries(pool2d_case, check)
 
 
 # ---------------------------------------------------------------------------- serial

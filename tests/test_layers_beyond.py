@@ -16,20 +16,9 @@ import pytest
 
 import jaxbp
 from helpers import (assert_layer_matches_autodiff, assert_layer_stays_float32,
-                     assert_loss_matches_autodiff, init_shapes)
+                     assert_loss_matches_autodiff, forward_backward, init_shapes)
 
 KEY = jax.random.key(0)
-
-
-def forward_backward(layer):
-    """forward then backward as one jitted program: ``(y, (dparams, dx))``. Each eager
-    operation compiles on its own; a check that is not about eager execution runs
-    this instead (with NumPy inputs, which need no transfer program either)."""
-    def run(params, x, dy):
-        y, residuals = layer.forward(params, x)
-        return y, layer.backward(params, residuals, dy)
-
-    return jax.jit(run)
 
 
 # ------------------------------------------------------------------------ layer norm

@@ -21,27 +21,8 @@ import pytest
 
 import jaxbp
 from helpers import (PNG_SIGNATURE, assert_layer_matches_autodiff, assert_layer_stays_float32,
-                     init_shapes)
+                     forward_backward, init_shapes, numpy_init)
 from jaxbp.layers.attention import causal_mask, masked_softmax, masked_softmax_backward
-
-
-def numpy_init(layer, input_shape, rng):
-    """helpers.random_init's parameters (the same draws: scale 0.5 normals) as float64
-    NumPy arrays: passed straight into a jitted function they cost no compilation,
-    where each jnp.asarray compiles a transfer per shape."""
-    struct, out_shape = init_shapes(layer, input_shape)
-    return jax.tree.map(lambda s: 0.5 * rng.normal(size=s.shape), struct), out_shape
-
-
-def forward_backward(layer):
-    """forward then backward as one jitted program: ``(y, (dparams, dx))``. Each eager
-    operation compiles on its own; a check that is not about eager execution runs
-    this instead."""
-    def run(params, x, dy):
-        y, residuals = layer.forward(params, x)
-        return y, layer.backward(params, residuals, dy)
-
-    return jax.jit(run)
 
 
 # ------------------------------------------------------------------------- contract
