@@ -1,5 +1,6 @@
 """Test configuration: strict JAX numerics, fast compilation, shared fixtures."""
 
+import gc
 import os
 import subprocess
 import sys
@@ -51,6 +52,40 @@ def pytest_configure(config):
     # Implicit rank promotion hides shape bugs (a (batch, out) + (out, 1) broadcast is
     # a silently wrong answer); every jaxbp computation broadcasts explicitly.
     jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+# Python's cyclic garbage collector: JAX's caches keep hundreds of thousands of objects
+# alive in a test process (traced programs, lowered modules, compiled executables), and
+# each full collection walks all of them: 16-18 full collections cost 3-6 s per worker
+# in a run of the suite, and pytest's collections at the end of a session up to 2 s more
+# while the other worker waited. So once the tests are collected, and after every 10
+# tests, garbage is collected and what survives is moved out of the collector's sight
+# (gc.freeze: never walked again; still freed when nothing refers to it). Seven modules
+# in one process, 2026-12-02: 4.4 s in the collector without, 1.4-1.9 s with.
+_GC_FREEZE_EVERY = 10
+_tests_since_freeze = 0
+
+
+def _collect_and_freeze():
+    global _tests_since_freeze
+    gc.collect()
+    gc.freeze()
+    _tests_since_freeze = 0
+
+
+def pytest_collection_finish(session):
+    _collect_and_freeze()
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    global _tests_since_freeze
+    _tests_since_freeze += 1
+    if _tests_since_freeze >= _GC_FREEZE_EVERY:
+        _collect_and_freeze()
+
+
+def pytest_sessionfinish(session):
+    _collect_and_freeze()
 
 
 @pytest.fixture

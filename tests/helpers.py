@@ -398,13 +398,17 @@ def held_out_accuracy(out: str) -> float:
 def run_as_a_user(*argv, cwd, timeout: float = 600):
     """``python -m jaxbp *argv`` in a child process compiled with XLA's defaults, as a
     user's command is: the test processes compile for speed instead (conftest.py), and
-    a long training run then runs slower. Returns the ``CompletedProcess`` (text)."""
+    a long training run then runs slower. Its kernels run on one thread
+    (``--xla_cpu_multi_thread_eigen=false``): the other core runs the other tests, and
+    the demos' small arrays gain nothing from a second thread (the residual CNN demo's
+    25 epochs, 2026-12-02: 15.5 s of CPU and 10.4 s on two threads, 11.4 s of CPU and
+    7.4 s on one). Returns the ``CompletedProcess`` (text)."""
     import os
     import subprocess
     import sys
 
     env = dict(os.environ)
     if env.get("XLA_FLAGS") == env.get("JAXBP_TEST_FAST_COMPILE"):  # the suite's own
-        env.pop("XLA_FLAGS", None)
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
     return subprocess.run([sys.executable, "-m", "jaxbp", *argv], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)

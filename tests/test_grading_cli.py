@@ -148,10 +148,11 @@ def test_the_references_are_cached_only_where_landlock_confines_the_learner(
 
     calls = []
     monkeypatch.setattr(_worker, "landlock_abi", lambda: abi)
-    monkeypatch.setattr(_cache, "enable", lambda: calls.append(1) or "/cache")
+    monkeypatch.setattr(_cache, "enable", lambda: calls.append("enable") or "/cache")
+    monkeypatch.setattr(_cache, "disable", lambda: calls.append("disable"))
     sandbox = argparse.Namespace(landlock=confined)
     assert cli.cache_references(sandbox) == ("/cache" if cached else None)
-    assert bool(calls) == cached
+    assert calls == ["enable" if cached else "disable"]
 
 
 def test_landlock_abi_is_the_kernels_version_or_zero():

@@ -6,6 +6,9 @@ agree. PyTorch is optional: the module is skipped when it is not installed. PyTo
 layout is channels-first, jaxbp's channels-last; the tests transpose.
 """
 
+import importlib
+import importlib.util
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +16,18 @@ import pytest
 
 import jaxbp
 
-torch = pytest.importorskip("torch")
+# PyTorch takes 1.5 s to import, and every pytest worker collects this module: it is
+# looked up here and imported by the first test that uses it.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                reason="PyTorch is not installed")
+
+
+class _Torch:
+    def __getattr__(self, name):
+        return getattr(importlib.import_module("torch"), name)
+
+
+torch = _Torch()
 
 RTOL = 1e-10
 ATOL = 1e-12

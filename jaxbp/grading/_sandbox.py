@@ -228,6 +228,8 @@ class Sandbox:
         home = str(self._tmp / "home")
         env = {"PATH": os.defpath, "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
                "JAX_PLATFORMS": "cpu", "MALLOC_ARENA_MAX": "2",
+               # no persistent cache here, so no cache key for every compilation
+               "JAX_ENABLE_COMPILATION_CACHE": "false",
                # small arrays: one thread, and quick compilation over fast code
                "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false "
                             "--xla_backend_optimization_level=0"}

@@ -131,11 +131,13 @@ def cache_references(sandbox) -> str | None:
     """Keeps the grader's own programs (the references) in JAX's persistent cache, where
     Landlock confines the learner's code to its job's folder; returns the folder, or
     None. The worker's env has no cache; but without Landlock the learner's code could
-    write where the grader reads its references, so then nothing is cached."""
+    write where the grader reads its references, so then nothing is cached (and JAX
+    computes no cache keys: :func:`jaxbp._cache.disable`)."""
     from jaxbp import _cache
     from jaxbp.grading import _worker
 
     if not (sandbox.landlock and _worker.landlock_abi() >= 1):
+        _cache.disable()
         return None
     return _cache.enable()
 
