@@ -36,6 +36,7 @@ import pytest  # noqa: E402
 # suite's 3,400 programs cost more than reading some back saved (the whole suite, cold,
 # 2026-12-02 on 2 cores: 141 s without, 161 s with a cache shared by the processes).
 # JAXBP_CACHE_DIR=<folder> keeps one across runs (the second run then compiles less).
+# Off, JAX computes no cache key either (_cache.disable, passed on in the environment).
 os.environ.setdefault("JAXBP_CACHE_DIR", "off")
 from jaxbp import _cache  # noqa: E402
 
