@@ -218,7 +218,7 @@ def test_hostile_answers_in_one_run_each_lose_their_own_row_only(tmp_path, capsy
                                            encoding="utf-8")
     report = tmp_path / "report.json"
     code = _cli(["1", "2", "3", "5", "--impl", str(tmp_path), "--json", str(report),
-                 "--time-limit", "1"])
+                 "--time-limit", "0.5"])
     out = capsys.readouterr().out
     assert code == 1 and "Traceback" not in out
     data = json.loads(report.read_text(encoding="utf-8"))
@@ -376,9 +376,9 @@ def test_jaxbp_and_the_solutions_are_out_of_reach(tmp_path, name):
 
 
 def test_a_loop_at_import_is_stopped_as_an_import_timeout(tmp_path):
-    result = grade(tmp_path, "n = 0\nwhile True:\n    n += 1\n\n\n" + RIGHT, time_limit=1)
+    result = grade(tmp_path, "n = 0\nwhile True:\n    n += 1\n\n\n" + RIGHT, time_limit=0.5)
     assert result.status == "timeout" and result.points == 0
-    assert result.feedback.startswith("stopped after 1 s: importing 01_activations.py")
+    assert result.feedback.startswith("stopped after 0.5 s: importing 01_activations.py")
 
 
 def test_an_array_conversion_that_loops_is_stopped_in_the_worker(tmp_path):
@@ -392,9 +392,9 @@ class Forever:
 def sigmoid_backward(y, dy):
     return Forever()
 """
-    result = grade(tmp_path, source, time_limit=1)
+    result = grade(tmp_path, source, time_limit=0.5)
     assert result.status == "timeout" and result.points == 0
-    assert result.feedback.startswith("stopped after 1 s (an infinite loop?)")
+    assert result.feedback.startswith("stopped after 0.5 s (an infinite loop?)")
 
 
 def test_a_thread_left_running_changes_nothing(tmp_path):
