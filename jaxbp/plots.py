@@ -160,7 +160,9 @@ def prediction_grid(images, labels, predictions, path, *, rows: int = 4,
     right = np.flatnonzero(labels == predictions)
     order = np.concatenate([wrong, right])[:rows * cols]
     fig = _figure(cols * 1.3, rows * 1.5)
-    axes = np.asarray(fig.subplots(rows, cols)).reshape(-1)
+    # no ticks at all (not hidden ones, which matplotlib still lays out for each axes)
+    axes = np.asarray(fig.subplots(rows, cols, subplot_kw={"xticks": [], "yticks": []})
+                      ).reshape(-1)
     for ax in axes:
         ax.axis("off")
     for ax, i in zip(axes, order):
