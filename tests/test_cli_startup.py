@@ -25,6 +25,7 @@ print("EXIT", code, "JAX", "jax" in sys.modules)
     (["--help"], None),
     (["grade", "--time-limit", "-5"], "--time-limit must be a positive number"),
     (["grade", "--workers", "0"], "--workers must be a positive int"),
+    (["grade", "--impl", "no/such/dir"], "--impl: no directory no/such/dir"),
     (["notes", "999"], "name must be one of 000, 001, 002, 003, 004"),
     (["notes", "000", "--plot", "/no/such/folder/x.png"], "does not exist"),
     (["check", "--batch", "0"], "--batch must be a positive int"),

@@ -157,6 +157,13 @@ def run(args) -> int:
         print(f"jaxbp grade: --workers must be a positive int, got {args.workers}",
               file=sys.stderr)
         return 2
+    from jaxbp.grading import _impl  # imports no JAX
+
+    try:  # a wrong --impl is told before any worker starts or JAX is imported
+        _impl.resolve(args.impl)
+    except _impl.ImplError as e:
+        print(f"jaxbp grade: {e}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     # The worker imports JAX in its own process: started first, that import runs while
     # this process imports JAX too, instead of after it (half of a one-exercise run).
