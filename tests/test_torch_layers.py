@@ -18,8 +18,8 @@ import jaxbp
 
 # PyTorch takes 1.5 s to import, and every pytest worker collects this module: it is
 # looked up here and imported by the first test that uses it.
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                                reason="PyTorch is not installed")
+if importlib.util.find_spec("torch") is None:
+    pytest.skip("PyTorch is not installed", allow_module_level=True)
 
 
 class _Torch:
