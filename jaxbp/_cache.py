@@ -7,7 +7,8 @@ first run, 11 s on the next, measured on a busy 2-core machine).
 
 Where: ``$JAXBP_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/jaxbp/xla`` (by default
 ``~/.cache/jaxbp/xla``). It is safe to delete at any time. ``JAXBP_CACHE_DIR=off``
-switches it off (``benchmarks/latency.py`` does, to measure first runs). ``jaxbp bench``
+switches it off (``benchmarks/latency.py`` does, to measure first runs), and with it the
+cache key JAX otherwise computes for every compilation (:func:`disable`). ``jaxbp bench``
 never uses it (it reports first-call compile times). ``jaxbp grade`` caches the grader's
 own programs only, and only where Landlock confines the learner's code (which runs in
 a sandboxed worker with a clean environment that neither reads nor writes the cache)
