@@ -13,6 +13,7 @@ import pytest
 
 import jaxbp
 import jaxbp.check
+from helpers import on_device
 from jaxbp import cli
 from jaxbp.check import GradientReport, LeafReport
 
@@ -24,7 +25,7 @@ def with_backward(layer, backward, name):
 def f32(a):
     """A float32 jax.Array made from NumPy values, compiling nothing (jnp.asarray(a,
     jnp.float32) compiles a conversion program per shape)."""
-    return jax.device_put(np.asarray(a, np.float32))
+    return on_device(a, np.float32)
 
 
 def dense_case(n_in=3, n_out=3, batch=2, seed=0):

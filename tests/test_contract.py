@@ -16,7 +16,7 @@ import pytest
 from jax import lax
 
 import jaxbp
-from helpers import distinct_inputs, init_shapes
+from helpers import distinct_inputs, init_shapes, on_device
 
 KEY = jax.random.key(0)
 
@@ -367,7 +367,7 @@ def test_value_and_grad_and_differentiable_signatures():
 
 def test_check_gradients_report_contract():
     layer = jaxbp.tanh()
-    x = jax.device_put(np.asarray([[0.5, -1.0]], np.float32))
+    x = on_device([[0.5, -1.0]], np.float32)
     good = jaxbp.check_gradients(layer, (), x)
     assert isinstance(good, jaxbp.GradientReport) and good.passed
     assert {leaf.name: leaf.max_abs_error for leaf in good.leaves}.keys() == {"x"}

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import jaxbp
+from helpers import on_device
 
 KEY = jax.random.key(0)
 
@@ -271,7 +272,7 @@ def test_softmax_cross_entropy_pred_rank():
     ([7, 0, 0], "got labels[0] = 7")])
 def test_out_of_range_labels_when_concrete(labels, phrase):
     loss = jaxbp.softmax_cross_entropy()
-    labels = jax.device_put(np.asarray(labels, np.int32))
+    labels = on_device(labels, np.int32)
     with raises(ValueError, "softmax_cross_entropy: labels must be in [0, 3] for 4 "
                             "classes", phrase):
         loss.forward(ones(3, 4), labels)
@@ -638,7 +639,7 @@ def test_losses_refuse_an_empty_batch(make):
 
 
 def test_binary_cross_entropy_given_logits_suggests_the_logit_loss():
-    pred = jax.device_put(np.asarray([[0.2, 0.7], [2.3, -1.0]], np.float32))
+    pred = on_device([[0.2, 0.7], [2.3, -1.0]], np.float32)
     with raises(ValueError, "binary_cross_entropy: pred must be probabilities in [0, 1], "
                             "got pred[1, 0] = 2.3: for logits use "
                             "sigmoid_binary_cross_entropy"):

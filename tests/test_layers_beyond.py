@@ -16,7 +16,8 @@ import pytest
 
 import jaxbp
 from helpers import (assert_layer_matches_autodiff, assert_layer_stays_float32,
-                     assert_loss_matches_autodiff, forward_backward, init_shapes)
+                     assert_loss_matches_autodiff, forward_backward, init_shapes,
+                     on_device)
 
 KEY = jax.random.key(0)
 
@@ -416,7 +417,7 @@ def test_embedding_matches_autodiff_and_scatter_add(ids):
     rng = np.random.default_rng(8)
     layer = jaxbp.embedding(10, 4)
     # device_put: JAX arrays for the eager run without compiling a transfer program.
-    ids = jax.device_put(np.asarray(ids, np.int32))
+    ids = on_device(ids, np.int32)
     _, out = init_shapes(layer, ids.shape[1:])  # init traced, not compiled
     assert out == (*ids.shape[1:], 4)
     with jax.enable_x64(True):

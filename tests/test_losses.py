@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import jaxbp
-from helpers import assert_loss_matches_autodiff
+from helpers import assert_loss_matches_autodiff, on_device
 
 
 def np_log_softmax(z):
@@ -202,7 +202,7 @@ def test_softmax_cross_entropy_zero_target_entries_with_minus_inf_log_prob():
     logits = np.array([[0.0, -1e4]], np.float32)  # float32: log_softmax[1] = -1e4
     # Eagerly, op by op (as the masked-logit test below explains, jit could simplify a
     # 0 * -inf away); the inputs are put on the device without compiling anything.
-    target = jax.device_put(np.asarray([[1.0, 0.0]], np.float32))
+    target = on_device([[1.0, 0.0]], np.float32)
     value, res = jaxbp.softmax_cross_entropy().forward(jax.device_put(logits), target)
     assert float(value) == 0.0
     assert np.all(np.isfinite(jaxbp.softmax_cross_entropy().backward(res)))
@@ -272,9 +272,9 @@ def test_softmax_cross_entropy_with_a_masked_minus_inf_logit(labels):
     """Logits (0, -inf, 1), class 0: the loss is log(1 + e) = 1.3133 (PyTorch's and
     optax's value), not NaN from 0 * -inf; the gradient is finite and right."""
     # JAX arrays put on the device from NumPy (jnp.asarray would compile a program each).
-    logits = jax.device_put(np.asarray([[0.0, -np.inf, 1.0]], np.float32))
-    target = jax.device_put(np.asarray([0], np.int32) if labels == "integer"
-                            else np.asarray([[1.0, 0.0, 0.0]], np.float32))
+    logits = on_device([[0.0, -np.inf, 1.0]], np.float32)
+    target = (on_device([0], np.int32) if labels == "integer"
+              else on_device([[1.0, 0.0, 0.0]], np.float32))
     loss = jaxbp.softmax_cross_entropy()
     p = np.exp([0.0, 1.0]) / np.exp([0.0, 1.0]).sum()
     # Eagerly (op by op) the old product 0 * -inf gave NaN; under jit XLA happened to
@@ -305,6 +305,6 @@ def test_binary_cross_entropy_out_of_range_under_jit_is_nan_not_silent():
     assert np.isnan(value)
     # In range, the concrete check lets every value through, 0 and 1 included (eagerly:
     # the check runs on concrete values; the inputs are put on the device from NumPy).
-    value, _ = loss.forward(jax.device_put(np.asarray([[0.0, 1.0, 0.5]], np.float32)),
-                            jax.device_put(np.asarray([[0.0, 1.0, 1.0]], np.float32)))
+    value, _ = loss.forward(on_device([[0.0, 1.0, 0.5]], np.float32),
+                            on_device([[0.0, 1.0, 1.0]], np.float32))
     np.testing.assert_allclose(value, np.log(2), rtol=1e-6)
