@@ -98,6 +98,37 @@ def x64():
         yield
 
 
+# pytest-xdist gives each worker one test module at a time (--dist loadfile), in the
+# order they were collected (--no-loadscope-reorder, pyproject.toml), and the next one
+# to the worker that runs out first. Its own order, most tests first, handed out the
+# longest modules last (a few tests each: demo training runs, the 4-device children, a
+# wheel build), and one worker ran them alone while the other sat idle for 16 s. So the
+# modules that took longest come first, and the short ones fill the end: seconds per
+# module from a run of the suite on 2 workers, 2026-12-02. The rest keep their order.
+_LONGEST_FIRST = (
+    "test_demo.py",                     # 23 s: the CNN's default schedule in a child
+    "test_demo_resnet.py",              # 22 s: the residual CNN's 25 epochs in a child
+    "test_sequence.py",                 # 20 s
+    "test_grading_mistakes_beyond.py",  # 19 s
+    "test_sharding.py",                 # 18 s: the 4-device child, two processes
+    "test_layers.py",                   # 13 s
+    "test_grading_plug.py",             # 11 s
+    "test_grading_cli.py",              # 10 s
+    "test_notes_cli.py",                # 10 s
+    "test_exercises_grading.py",        # 9 s
+    "test_grading_mistakes.py",         # 9 s
+    "test_layers_beyond.py",            # 8 s
+    "test_grading_security.py",         # 8 s
+    "test_state.py",                    # 7 s
+    "test_wheel.py",                    # 7 s
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--impl", default="solutions",
