@@ -12,7 +12,6 @@ not a Python loop over time steps.
 """
 
 import json
-import re
 
 import jax
 import jax.numpy as jnp
@@ -438,17 +437,17 @@ def test_gpt_demo_on_a_users_text(capsys, tmp_path):
     path = tmp_path / "mine.txt"
     path.write_text(text)
     out_json = tmp_path / "r.json"
+    # Only the hand-written run: test_demo's GPT run compares it with jax.grad's.
     code = cli.main(["demo", "gpt", "--data", str(path), "--steps", "30", "--batch-size",
-                     "8", "--out", str(tmp_path), "--json", str(out_json)])
+                     "8", "--out", str(tmp_path), "--json", str(out_json),
+                     "--no-autodiff"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(out_json.read_text())
     assert {"val_bpc", "unigram_bpc", "bigram_bpc", "seconds", "samples"} <= set(result)
     assert len(result["samples"]) == 3 and all(len(s) > 200 for s in result["samples"])
     assert 0 < result["val_bpc"] < result["unigram_bpc"]  # 30 steps learn something
-    first = float(re.search(r"differ from the hand-written run's by ([\d.e+-]+) "
-                            r"\(relative\) at the first step", captured.out).group(1))
-    assert first < 1e-5  # the same loss from both gradients before any update
+    assert "jax.grad" not in captured.out
     png = tmp_path / "gpt_curves.png"
     assert png.read_bytes()[:8] == PNG_SIGNATURE
 

@@ -17,13 +17,17 @@ import pytest
 import jaxbp
 
 # PyTorch takes 1.5 s to import, and every pytest worker collects this module: it is
-# looked up here and imported by the first test that uses it.
+# looked up here and imported by the first test that uses it. Collection asks every
+# module attribute for private names (pytest's fixture parsing: ``_mock_name``,
+# ``__wrapped__``), which are answered without importing: the tests use public ones.
 if importlib.util.find_spec("torch") is None:
     pytest.skip("PyTorch is not installed", allow_module_level=True)
 
 
 class _Torch:
     def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(importlib.import_module("torch"), name)
 
 
