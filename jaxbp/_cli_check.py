@@ -97,9 +97,14 @@ def _import_failure(error, where, filename):
 
 def _parse_shape(text):
     try:
-        return tuple(int(s) for s in text.replace("(", "").replace(")", "").split(",") if s)
+        shape = tuple(int(s) for s in text.replace("(", "").replace(")", "").split(",")
+                      if s.strip())
     except ValueError:
         raise ValueError(f"--shape must be integers separated by commas, got {text!r}")
+    if not shape or min(shape) < 1:  # an empty input would pass every check vacuously
+        raise ValueError(f"--shape must be positive integers separated by commas, e.g. 8 "
+                         f"or 6,6,1, got {text!r}")
+    return shape
 
 
 def builtin_networks():
@@ -130,8 +135,12 @@ def run(args) -> int:
         print(f"jaxbp check: --tolerance must be a positive number, got {args.tolerance}",
               file=sys.stderr)
         return 2
+    if args.shape is not None and not args.target:
+        print("jaxbp check: --shape is the input shape of a layer of yours (give "
+              "MODULE:NAME); the built-in networks have their own", file=sys.stderr)
+        return 2
     try:
-        shape = _parse_shape(args.shape or "8")
+        shape = _parse_shape("8" if args.shape is None else args.shape)
         if args.target:
             layer = load_target(args.target)
             targets = [(args.target, layer, shape)]

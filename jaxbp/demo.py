@@ -83,6 +83,8 @@ def run(args) -> int:
         _positive(args.batch_size, "--batch-size")
         if getattr(args, "steps", None) is not None:
             _positive(args.steps, "--steps")
+        if getattr(args, "data", None):
+            _readable(args.data)
         if args.which == "doc000":
             return _run_doc000(args)
         if args.which == "resnet":
@@ -97,6 +99,18 @@ def run(args) -> int:
     except DemoError as e:
         print(f"jaxbp demo: {e}", file=sys.stderr)
         return 2
+
+
+def _readable(path):
+    """``--data`` names a file this process can read (told before JAX is imported;
+    what the file holds is checked when it is loaded)."""
+    if os.path.isdir(path):
+        raise DemoError(f"--data: {path!r} is a folder, not a file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise DemoError(f"--data: cannot read {path!r}: {e.strerror or e}") from None
 
 
 def _check_extras(args):

@@ -109,12 +109,24 @@ def test_bad_targets_exit_2_with_a_message(user_file, capsys, target, phrase):
 
 @pytest.mark.parametrize("shape, phrase", [
     ("4,x", "--shape must be integers separated by commas, got '4,x'"),
-    ("0", "input_shape entries must be a positive int, got 0"),
+    ("0", "--shape must be positive integers separated by commas, e.g. 8 or 6,6,1, "
+          "got '0'"),
+    ("3,-1", "--shape must be positive integers"),
+    (",", "--shape must be positive integers"),  # no axis: every check would pass
 ])
 def test_bad_shape_exits_2(user_file, capsys, shape, phrase):
     code, _, err = run_check(capsys, f"{user_file}:small_net", "--shape", shape)
     assert code == 2
     assert phrase in err
+
+
+def test_shape_without_a_target_is_a_usage_error(capsys):
+    """The built-in networks have their own input shapes: a --shape given for them
+    would be silently ignored."""
+    code, out, err = run_check(capsys, "--shape", "6,6,1")
+    assert code == 2 and out == ""
+    assert "--shape is the input shape of a layer of yours" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_the_installed_command_exits_non_zero_on_a_wrong_backward(user_file):

@@ -1,12 +1,13 @@
 """The grading specs: one spec module per exercise module, found by the registry."""
 
+import argparse
 import textwrap
 
 import numpy as np
 import pytest
 
 from jaxbp import grading
-from jaxbp.grading import generate, registry, spec, specs
+from jaxbp.grading import _names, generate, registry, spec, specs
 
 ROOT = generate.project_root()
 
@@ -53,6 +54,49 @@ def test_an_instructor_adds_an_exercise_by_adding_a_spec_file(tmp_path, monkeypa
                                       encoding="utf-8")
     result = grading.evaluate(grading.Impl(impl), exercises[-1])
     assert result.status == "passed" and result.points == result.max_points == 4
+
+
+def test_the_names_read_from_the_specs_source_are_the_registrys():
+    """``jaxbp grade`` checks the exercises asked for against names read from the spec
+    modules' source (no JAX import): they must be the registry's, in its order."""
+    assert _names.exercise_names() == [e.name for e in grading.EXERCISES]
+
+
+def test_a_spec_file_added_is_read_without_running_it(tmp_path, monkeypatch):
+    (tmp_path / "extra.py").write_text(
+        'MODULE = "99_extra.py"\n'
+        'EXERCISES = (exercise("double_backward", "a doubling", "-", ("dx",), f),)\n',
+        encoding="utf-8")
+    monkeypatch.setattr(specs, "__path__", [*specs.__path__, str(tmp_path)])
+    assert _names.exercise_names() == [e.name for e in grading.EXERCISES] + \
+        ["double_backward"]
+
+
+@pytest.mark.parametrize("text", [
+    'MODULE = "99_extra.py"\nEXERCISES = tuple(make())\n',
+    'MODULE = "99_extra.py"\nEXERCISES = (exercise(NAME, "t", "-", ("dx",), f),)\n',
+    'MODULE = "99_" + "extra.py"\nEXERCISES = ()\n',
+    'EXERCISES = (\n',
+])
+def test_a_spec_written_otherwise_leaves_the_names_to_the_registry(tmp_path, monkeypatch,
+                                                                  text):
+    (tmp_path / "extra.py").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(specs, "__path__", [*specs.__path__, str(tmp_path)])
+    assert _names.exercise_names() is None
+
+
+def test_an_unknown_exercise_is_told_by_the_registry_when_the_names_cannot_be_read(
+        monkeypatch, capsys):
+    from jaxbp.grading import cli
+
+    monkeypatch.setattr(_names, "exercise_names", lambda: None)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    code = cli.run(parser.parse_args(["no_such_exercise", "--impl", "solutions",
+                                      "--workers", "1"]))
+    assert code == 2
+    assert "no exercise 'no_such_exercise'; the exercises are: sigmoid_backward" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.parametrize("text, message", [

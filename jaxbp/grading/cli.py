@@ -64,17 +64,19 @@ def add_arguments(parser):
                              f"its own (default: the cores, at most {MAX_WORKERS})")
 
 
-def _select(names, exercises):
+def _select(tokens, names):
+    """The exercises ``tokens`` (names or numbers from 1) choose, in ``names`` (every
+    exercise's name, in order); all of them when there are no tokens."""
     chosen = []
-    for token in names:
-        if token.isdigit() and 1 <= int(token) <= len(exercises):
-            chosen.append(exercises[int(token) - 1].name)
-        elif token in {e.name for e in exercises}:
+    for token in tokens:
+        if token.isdigit() and 1 <= int(token) <= len(names):
+            chosen.append(names[int(token) - 1])
+        elif token in names:
             chosen.append(token)
         else:
-            known = ", ".join(e.name for e in exercises)
-            raise ValueError(f"no exercise {token!r}; the exercises are: {known}")
-    return list(dict.fromkeys(chosen)) or [e.name for e in exercises]
+            raise ValueError(f"no exercise {token!r}; the exercises are: "
+                             f"{', '.join(names)}")
+    return list(dict.fromkeys(chosen)) or list(names)
 
 
 def _seed(args) -> int | None:
@@ -157,11 +159,21 @@ def run(args) -> int:
         print(f"jaxbp grade: --workers must be a positive int, got {args.workers}",
               file=sys.stderr)
         return 2
-    from jaxbp.grading import _impl  # imports no JAX
+    from jaxbp.grading import _impl, _names  # import no JAX
 
-    try:  # a wrong --impl is told before any worker starts or JAX is imported
+    # A wrong --impl, exercise or seed is told before any worker starts or JAX is
+    # imported: the exercises' names are read from the spec modules' source.
+    try:
         impl = _impl.Impl(args.impl)
     except _impl.ImplError as e:
+        print(f"jaxbp grade: {e}", file=sys.stderr)
+        return 2
+    names = _names.exercise_names()
+    try:
+        if names is not None:
+            _select(args.exercises, names)
+        _seed(args)
+    except ValueError as e:
         print(f"jaxbp grade: {e}", file=sys.stderr)
         return 2
     start = time.perf_counter()
@@ -179,7 +191,7 @@ def run(args) -> int:
     from jaxbp.grading import _report, spec
 
     try:
-        names = _select(args.exercises, grading.EXERCISES)
+        names = _select(args.exercises, [e.name for e in grading.EXERCISES])
         seed = _seed(args)
     except ValueError as e:
         sandbox.close()
