@@ -780,11 +780,21 @@ def run(args) -> int:
         print(f"jaxbp bench: --workloads must name some of {', '.join(WORKLOADS)}, got "
               f"{args.workloads!r}", file=sys.stderr)
         return 2
-    repeats = args.repeats or (2 if args.quick else 7)
-    seconds = args.seconds or (0.02 if args.quick else 0.25)
-    if repeats < 1 or seconds <= 0:
-        print("jaxbp bench: --repeats and --seconds must be positive", file=sys.stderr)
+    # given values are checked as given: 0 is not "the default"
+    problem = None
+    if args.repeats is not None and args.repeats < 1:
+        problem = f"--repeats must be a positive int, got {args.repeats}"
+    elif args.seconds is not None and not 0 < args.seconds < float("inf"):
+        problem = f"--seconds must be a positive number, got {args.seconds:g}"
+    elif args.json:
+        from jaxbp import _paths
+
+        problem = _paths.file_problem(args.json, "--json")
+    if problem:
+        print(f"jaxbp bench: {problem}", file=sys.stderr)
         return 2
+    repeats = args.repeats if args.repeats is not None else 2 if args.quick else 7
+    seconds = args.seconds if args.seconds is not None else 0.02 if args.quick else 0.25
     use_torch = not args.no_torch and torch_available()
     info = machine_info()
     print(f"jaxbp bench: {info['cpu']} ({info['cores']} cores), jax {info['jax']} on "

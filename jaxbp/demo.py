@@ -83,8 +83,7 @@ def run(args) -> int:
         _positive(args.batch_size, "--batch-size")
         if getattr(args, "steps", None) is not None:
             _positive(args.steps, "--steps")
-        if getattr(args, "data", None):
-            _readable(args.data)
+        _check_numbers_and_files(args)
         if args.which == "doc000":
             return _run_doc000(args)
         if args.which == "resnet":
@@ -99,6 +98,37 @@ def run(args) -> int:
     except DemoError as e:
         print(f"jaxbp demo: {e}", file=sys.stderr)
         return 2
+
+
+def _check_numbers_and_files(args):
+    """The rest of what a run reads, before JAX is imported: a usage error is told at
+    once, not as a traceback after training."""
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        raise DemoError(f"--lr must be a positive number, got {args.lr:g}")
+    if args.seed < 0:
+        raise DemoError(f"--seed must be a non-negative int, got {args.seed}")
+    if args.which != "gpt":
+        given = [flag for flag, value in (("--model", args.model), ("--steps", args.steps),
+                                          ("--json", args.json)) if value is not None]
+        if given:
+            raise DemoError(f"{' and '.join(given)}: only the gpt demo reads "
+                            f"{'it' if len(given) == 1 else 'them'} (jaxbp demo gpt ...)")
+    if args.data:
+        _readable(args.data)
+    from jaxbp import _paths
+
+    problem = ((_paths.file_problem(args.save, "--save") if args.save else None)
+               or (_paths.file_problem(args.json, "--json") if args.json else None)
+               or (None if args.no_plots else _paths.folder_problem(args.out, "--out")))
+    if problem:
+        raise DemoError(problem)
+    if args.impl is not None:
+        from jaxbp.grading import _impl
+
+        try:
+            _impl.Impl(args.impl)
+        except _impl.ImplError as e:
+            raise DemoError(str(e)) from None
 
 
 def _readable(path):

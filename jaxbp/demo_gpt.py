@@ -63,7 +63,7 @@ SAMPLE_CHARS = 240
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options only ``jaxbp demo gpt`` reads (the shared ones are in demo.py)."""
-    parser.add_argument("--model", default="gpt", choices=MODELS,
+    parser.add_argument("--model", default=None, choices=MODELS,
                         help="gpt: the demo's character-level GPT (default); lstm: an "
                              "LSTM language model on the same task")
     parser.add_argument("--steps", type=int, default=None,
@@ -263,7 +263,7 @@ def run(args) -> int:
     from jaxbp import models, train
 
     start = time.perf_counter()
-    kind = args.model
+    kind = args.model or "gpt"
     if args.epochs is not None:
         fail("the gpt demo counts training steps: use --steps instead of --epochs")
     steps = args.steps if args.steps is not None else DEFAULTS[kind]["steps"]

@@ -42,6 +42,23 @@ print("EXIT", code, "JAX", "jax" in sys.modules)
     (["demo", "gpt", "--steps", "0"], "--steps must be a positive int, got 0"),
     (["demo", "--no-such-option"], "unrecognized arguments"),
     (["exercises", "--out", "somewhere", "init"], "jaxbp exercises init DIR"),
+    # given numbers are checked as given, and every file a command would write is
+    # checked before its work, not reported as a traceback after it
+    (["bench", "--repeats", "0"], "--repeats must be a positive int, got 0"),
+    (["bench", "--seconds", "0"], "--seconds must be a positive number, got 0"),
+    (["bench", "--json", "no/such/dir/b.json"],
+     "--json: cannot write 'no/such/dir/b.json': the folder"),
+    (["demo", "--lr", "-1"], "--lr must be a positive number, got -1"),
+    (["demo", "--seed", "-1"], "--seed must be a non-negative int, got -1"),
+    (["demo", "--save", "no/such/dir/p.npz"], "--save: cannot write"),
+    (["demo", "--out", os.devnull + "/plots"], "is a file, not a folder"),
+    (["demo", "mlp", "--model", "gpt"], "--model: only the gpt demo reads it"),
+    (["demo", "--json", "r.json"], "--json: only the gpt demo reads it"),
+    (["demo", "gpt", "--json", "no/such/dir/r.json"], "--json: cannot write"),
+    (["demo", "--impl", "no/such/dir"], "--impl: no directory no/such/dir"),
+    (["grade", "--output", "report.json"], "--output is where --format json"),
+    (["grade", "--json", "no/such/dir/g.json"], "--json: cannot write"),
+    (["exercises", "generate", "--out", os.devnull + "/ex"], "is a file, not a folder"),
 ])
 def test_usage_errors_and_help_import_no_jax(tmp_path, argv, message):
     env = dict(os.environ, JAXBP_CACHE_DIR=str(tmp_path / "cache"))

@@ -96,6 +96,20 @@ def _seed(args) -> int | None:
     return value
 
 
+def _check_outputs(args):
+    """The reports' files can be written (told before grading, not as a traceback
+    after it), and --output has a report to take."""
+    from jaxbp import _paths
+
+    if args.output is not None and args.format == "table":
+        raise ValueError("--output is where --format json, classroom or gradescope "
+                         "writes its report; the table goes to the terminal")
+    for value, option in ((args.json, "--json"), (args.output, "--output")):
+        problem = _paths.file_problem(value, option) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+
+
 def grader_files() -> dict[str, str]:
     """The sha256 of every file of the installed jaxbp package (the grader's code)."""
     import jaxbp
@@ -173,6 +187,7 @@ def run(args) -> int:
         if names is not None:
             _select(args.exercises, names)
         _seed(args)
+        _check_outputs(args)
     except ValueError as e:
         print(f"jaxbp grade: {e}", file=sys.stderr)
         return 2

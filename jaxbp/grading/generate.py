@@ -173,6 +173,12 @@ def run(args) -> int:
                   f"{len(problems)} file(s) out of sync: run 'jaxbp exercises generate'")
             return 1 if problems else 0
         wanted = plan(solutions, exercises)
+        from jaxbp import _paths
+
+        problem = _paths.folder_problem(exercises, "--out")
+        if problem:
+            print(f"jaxbp exercises: {problem}", file=sys.stderr)
+            return 2
         if not args.force:
             worked = [p for p in wanted if p.exists() and not is_untouched(
                 p.read_text(encoding="utf-8"), str(p))]
@@ -189,4 +195,8 @@ def run(args) -> int:
         return 0
     except (ValueError, SyntaxError) as e:
         print(f"jaxbp exercises: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a folder that vanished or filled up while writing
+        print(f"jaxbp exercises: cannot write {e.filename or exercises}: "
+              f"{e.strerror or e}", file=sys.stderr)
         return 2
