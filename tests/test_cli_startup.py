@@ -24,6 +24,7 @@ print("EXIT", code, "JAX", "jax" in sys.modules)
 @pytest.mark.parametrize("argv, message", [
     (["--help"], None),
     (["grade", "--time-limit", "-5"], "--time-limit must be a positive number"),
+    (["grade", "--time-limit", "inf"], "--time-limit must be a positive number"),
     (["grade", "--workers", "0"], "--workers must be a positive int"),
     (["grade", "--impl", "no/such/dir"], "--impl: no directory no/such/dir"),
     (["notes", "999"], "name must be one of 000, 001, 002, 003, 004"),

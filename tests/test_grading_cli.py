@@ -77,6 +77,13 @@ def test_solutions_get_full_marks_and_a_loop_is_stopped(tmp_path):
     assert "Traceback" not in out + err
 
 
+def test_a_huge_time_limit_is_no_limit_not_a_crash():
+    """The worker's CPU limit grows with the time limit: past what the kernel takes it
+    is capped (it killed the worker, and the solutions scored 0)."""
+    result = grading.evaluate(grading.Impl("solutions"), "relu_backward", time_limit=1e300)
+    assert result.status == "passed" and result.points == result.max_points
+
+
 @pytest.mark.slow
 def test_grading_in_parallel_workers_gives_the_sequential_report(tmp_path):
     """Two workers at once (the default on 2 cores) and one give the same JSON report,

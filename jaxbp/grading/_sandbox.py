@@ -332,8 +332,9 @@ class Sandbox:
                 "mutation_cases": list(job.mutation_cases),
                 "scan_only": [list(pair) for pair in job.scan_only],
                 "compiler_options": job.compiler_options,
+                # capped where the kernel's limit is (a huge --time-limit is no limit)
                 "cpu_limit": int(3600 if limit is None else
-                                 300 + 3 * limit * (len(cases) + 2)),
+                                 min(300 + 3 * limit * (len(cases) + 2), 2 ** 31 - 1)),
                 "memory_limit": self.memory_limit, "landlock": self.landlock,
                 "view": [str(self._tmp / "site")]}
         (d / "job.json").write_text(json.dumps(spec), encoding="utf-8")

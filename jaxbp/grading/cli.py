@@ -165,7 +165,8 @@ def run(args) -> int:
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_backend_optimization_level" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0".strip()
-    if args.time_limit is not None and not args.time_limit > 0:  # before importing JAX
+    # before importing JAX
+    if args.time_limit is not None and not 0 < args.time_limit < float("inf"):
         print(f"jaxbp grade: --time-limit must be a positive number of seconds, got "
               f"{args.time_limit:g}", file=sys.stderr)
         return 2
