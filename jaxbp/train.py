@@ -122,6 +122,30 @@ def _check_dataset(x, y, batch_size, where) -> int:
     return n
 
 
+def _check_labels(net, loss, params, state, x, y, where, argument="y"):
+    """Integer labels of ``softmax_cross_entropy`` index the classes (the network
+    output's last axis). Out of range, an example's one-hot row is all zeros and the
+    loss silently leaves it out, so they are checked here, on the host, where their
+    values are known (never inside a compiled step). Other losses and floating targets
+    pass unchecked."""
+    if not loss.name.startswith("softmax_cross_entropy") or isinstance(
+            y, jax.core.Tracer) or not np.issubdtype(np.asarray(y).dtype, np.integer) \
+            or np.size(y) == 0:
+        return
+    y = np.asarray(y)
+    lo, hi = int(y.min()), int(y.max())
+    if net.apply is None:
+        out = jax.eval_shape(lambda p, xb: net.forward(p, xb)[0], params, x[:1])
+    else:
+        out = jax.eval_shape(lambda p, s, xb: apply(net, p, s, xb, train=False)[0],
+                             params, state, x[:1])
+    classes = out.shape[-1]
+    if lo < 0 or hi >= classes:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"{where}: integer labels {argument} must be in [0, {classes}) "
+                         f"(the network has {classes} outputs), got {bad}")
+
+
 def _check_grads(grads, where):
     if grads not in GRADS:
         raise ValueError(f"{where}: grads must be one of {GRADS}, got {grads!r}")
@@ -612,6 +636,7 @@ def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
         state = None
     elif sh is not None and state is not None:
         state = _place(state, sh.replicated)
+    _check_labels(net, loss, params, state, x, y, where)
     total, correct = _eval_fn(net, loss)(params, state, x, y, batch_size)
     return float(total) / n, float(correct) / n
 
@@ -697,6 +722,10 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
     def on_device(a):  # once, not every epoch: the data for the epochs and evaluation
         return _place(a, sh.replicated) if sh is not None else to_device(a)
 
+    _check_labels(net, loss, params, state, x, y, where)
+    if validation_data is not None:
+        _check_labels(net, loss, params, state, x, np.asarray(validation_data[1]), where,
+                      "validation_data[1]")
     xd, yd = on_device(x), on_device(y)
     if fused:
         run_epoch = make_epoch(net, loss, optimizer, grads, batch_size=batch_size,

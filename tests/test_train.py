@@ -351,6 +351,36 @@ def test_fit_rejects_a_legacy_key_and_mismatched_data():
         train.fit(net, loss, optax.sgd(0.1), params, x, y[:10], key=jax.random.key(0))
 
 
+def test_labels_outside_the_classes_are_refused_not_silently_left_out():
+    """softmax_cross_entropy's one-hot row of a label >= classes (or < 0) is all zeros:
+    the example would add nothing to the loss. fit and evaluate refuse such labels,
+    training's and validation's, before compiling anything; other losses and float
+    targets are not concerned."""
+    net, loss = small_mlp(), jaxbp.softmax_cross_entropy()
+    x, y = blobs(16)
+    params, _ = net.init(jax.random.key(0), (2,))
+    sgd, key = optax.sgd(0.1), jax.random.key(0)
+    with pytest.raises(ValueError, match=r"fit: integer labels y must be in \[0, 3\) "
+                                         r"\(the network has 3 outputs\), got 3"):
+        train.fit(net, loss, sgd, params, x, np.where(y == 2, 3, y), key=key, batch_size=8)
+    with pytest.raises(ValueError, match=r"integer labels y must be in \[0, 3\).*got -1"):
+        train.fit(net, loss, sgd, params, x, y - 1, key=key, batch_size=8)
+    with pytest.raises(ValueError, match=r"integer labels validation_data\[1\] .* got 7"):
+        train.fit(net, loss, sgd, params, x, y, key=key, batch_size=8,
+                  validation_data=(x, y + 5))
+    with pytest.raises(ValueError, match=r"evaluate: integer labels y .* got 4"):
+        train.evaluate(net, loss, params, x, y + 2)
+    # a network with state: its output width comes from inference mode
+    bn = jaxbp.serial(jaxbp.dense(4), jaxbp.batch_norm(), jaxbp.dropout(0.1),
+                      jaxbp.dense(3))
+    bn_params, _ = bn.init(jax.random.key(0), (2,))
+    with pytest.raises(ValueError, match=r"must be in \[0, 3\).*got 3"):
+        train.fit(bn, loss, sgd, bn_params, x, y + 1, key=key, batch_size=8)
+    # labels in range, and a loss without classes, train
+    train.fit(net, jaxbp.half_mse(), sgd, params, x, (y[:, None] + 7.0) * np.ones(3),
+              key=key, epochs=1, batch_size=8)
+
+
 # --------------------------------------------------------------------------- save / load
 
 
