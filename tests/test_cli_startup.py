@@ -1,27 +1,33 @@
 """``jaxbp --help`` and every usage error answer without importing JAX (issue: the waits
-a learner feels): each runs in a fresh interpreter, which then reports whether ``jax``
-was imported."""
+a learner feels): the cases run one after the other in a fresh interpreter, which
+reports after each whether ``jax`` has been imported (a case that imports it is
+flagged, and the cases after it get a fresh interpreter of their own)."""
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 PROBE = r"""
-import sys
+import contextlib, io, json, sys
 from jaxbp import cli
-try:
-    code = cli.main(sys.argv[1:])
-except SystemExit as e:
-    code = e.code
-print("EXIT", code, "JAX", "jax" in sys.modules)
+results = []
+for argv in json.loads(sys.stdin.read()):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(argv)
+        except SystemExit as e:
+            code = e.code
+    results.append({"code": code, "stderr": err.getvalue(), "jax": "jax" in sys.modules})
+    if "jax" in sys.modules:
+        break
+print("RESULTS " + json.dumps(results))
 """
 
-
-@pytest.mark.parametrize("argv, message", [
+CASES = [
     (["--help"], None),
     (["grade", "--time-limit", "-5"], "--time-limit must be a positive number"),
     (["grade", "--time-limit", "inf"], "--time-limit must be a positive number"),
@@ -60,15 +66,35 @@ print("EXIT", code, "JAX", "jax" in sys.modules)
     (["grade", "--output", "report.json"], "--output is where --format json"),
     (["grade", "--json", "no/such/dir/g.json"], "--json: cannot write"),
     (["exercises", "generate", "--out", os.devnull + "/ex"], "is a file, not a folder"),
-])
-def test_usage_errors_and_help_import_no_jax(tmp_path, argv, message):
-    env = dict(os.environ, JAXBP_CACHE_DIR=str(tmp_path / "cache"))
-    proc = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
-    last = proc.stdout.strip().splitlines()[-1]
-    assert last.endswith("JAX False"), (last, proc.stderr[-2000:])
+]
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory):
+    """Each case's ``{"code", "stderr", "jax"}``, in CASES' order."""
+    cwd = tmp_path_factory.mktemp("startup")
+    env = dict(os.environ, JAXBP_CACHE_DIR=str(cwd / "cache"))
+    results = []
+    while len(results) < len(CASES):
+        todo = [argv for argv, _ in CASES[len(results):]]
+        proc = subprocess.run([sys.executable, "-c", PROBE], input=json.dumps(todo),
+                              cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=120)
+        line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULTS ")),
+                    None)
+        assert line, proc.stderr[-2000:]
+        results += json.loads(line[len("RESULTS "):])
+    return results
+
+
+@pytest.mark.parametrize("case", range(len(CASES)),
+                         ids=[" ".join(argv) for argv, _ in CASES])
+def test_usage_errors_and_help_import_no_jax(answers, case):
+    argv, message = CASES[case]
+    got = answers[case]
+    assert not got["jax"], (argv, got["stderr"][-2000:])
     if message is None:
-        assert last.startswith("EXIT 0")
+        assert got["code"] == 0
     else:
-        assert last.startswith("EXIT 2") and message in proc.stderr
-        assert "Traceback" not in proc.stderr
+        assert got["code"] == 2 and message in got["stderr"], got
+        assert "Traceback" not in got["stderr"]
+        if not got["stderr"].startswith("usage:"):  # argparse's own: usage, then error
+            assert len(got["stderr"].strip().splitlines()) == 1, got["stderr"]
