@@ -412,14 +412,21 @@ def run_as_a_user(*argv, cwd, timeout: float = 600):
     import sys
 
     env = dict(os.environ)
-    preexec_fn = None
+    command = [sys.executable, "-m", "jaxbp", *argv]
     if env.get("XLA_FLAGS") == env.get("JAXBP_TEST_FAST_COMPILE"):  # the suite's own
         env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
         if hasattr(os, "sched_setaffinity"):
             cores = sorted(os.sched_getaffinity(0))
             worker = env.get("PYTEST_XDIST_WORKER", "gw0")[2:]
             core = cores[int(worker) % len(cores) if worker.isdigit() else 0]
-            preexec_fn = lambda: os.sched_setaffinity(0, {core})  # noqa: E731
-    return subprocess.run([sys.executable, "-m", "jaxbp", *argv], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout,
-                          preexec_fn=preexec_fn)
+            # set by the child itself, as `python -m jaxbp` would start (a preexec_fn
+            # would fork this process, which JAX warns against)
+            command = [sys.executable, "-c", _ON_ONE_CORE, str(core), *argv]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+_ON_ONE_CORE = ("import os, runpy, sys\n"
+                "os.sched_setaffinity(0, {int(sys.argv[1])})\n"
+                "sys.argv = ['jaxbp', *sys.argv[2:]]\n"
+                "runpy.run_module('jaxbp', run_name='__main__', alter_sys=True)\n")
