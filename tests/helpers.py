@@ -405,8 +405,9 @@ def run_as_a_user(*argv, cwd, timeout: float = 600):
     7.4 s on one). The child also runs on one core, a different one per pytest-xdist
     worker: XLA sizes its pool of threads by the cores a process may use, and with two
     it still split the work, 14.8 s of CPU for those 25 epochs against 11.5 s on one
-    core (the CNN demo's 20: 8.0 s against 6.2 s), the same accuracy. Returns the
-    ``CompletedProcess`` (text)."""
+    core (the CNN demo's 20: 8.0 s against 6.2 s), the same accuracy (the pytest-xdist
+    workers are themselves on one core each, conftest.py; this also holds the child to
+    one when they are not). Returns the ``CompletedProcess`` (text)."""
     import os
     import subprocess
     import sys
