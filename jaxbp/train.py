@@ -128,11 +128,11 @@ def _check_labels(net, loss, params, state, x, y, where, argument="y"):
     loss silently leaves it out, so they are checked here, on the host, where their
     values are known (never inside a compiled step). Other losses and floating targets
     pass unchecked."""
-    if not loss.name.startswith("softmax_cross_entropy") or isinstance(
-            y, jax.core.Tracer) or not np.issubdtype(np.asarray(y).dtype, np.integer) \
-            or np.size(y) == 0:
+    if not loss.name.startswith("softmax_cross_entropy") or isinstance(y, jax.core.Tracer):
         return
     y = np.asarray(y)
+    if not np.issubdtype(y.dtype, np.integer) or y.size == 0:
+        return
     lo, hi = int(y.min()), int(y.max())
     if net.apply is None:
         out = jax.eval_shape(lambda p, xb: net.forward(p, xb)[0], params, x[:1])
@@ -591,7 +591,10 @@ def _correct(pred, y):
     return jnp.sum(guess == truth).astype(jnp.float32)
 
 
-def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
+EVAL_BATCH = 1024  # rows per chunk of an evaluation
+
+
+def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = EVAL_BATCH,
              mesh: Mesh | None = None, state=None) -> tuple[float, float]:
     """The loss and the accuracy of ``net`` on a dataset: one compiled call, which runs
     the network on ``batch_size`` rows at a time.
@@ -626,6 +629,13 @@ def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
     if n == 0:
         raise ValueError(f"{where}: x must have at least one row, got shape "
                          f"{shape_str(np.shape(x))}")
+    _check_labels(net, loss, params, state, x, y, where)
+    return _evaluate(net, loss, params, x, y, batch_size, mesh, state, where)
+
+
+def _evaluate(net, loss, params, x, y, batch_size, mesh, state, where):
+    """:func:`evaluate` after its checks (``fit`` checks its data once, not per epoch)."""
+    n = int(np.shape(x)[0])
     sh = _shardings(mesh, where)
     if sh is not None:
         x, y = _place(x, sh.replicated), _place(y, sh.replicated)
@@ -636,7 +646,6 @@ def evaluate(net: Layer, loss: Loss, params, x, y, *, batch_size: int = 1024,
         state = None
     elif sh is not None and state is not None:
         state = _place(state, sh.replicated)
-    _check_labels(net, loss, params, state, x, y, where)
     total, correct = _eval_fn(net, loss)(params, state, x, y, batch_size)
     return float(total) / n, float(correct) / n
 
@@ -775,11 +784,13 @@ def fit(net: Layer, loss: Loss, optimizer, params, x, y, *, key, epochs: int = 1
             history["loss"].append(epoch_loss)
             line = {"loss": epoch_loss}
             if train_accuracy:
-                _, acc = evaluate(net, loss, params, xd, yd, mesh=mesh, state=state)
+                _, acc = _evaluate(net, loss, params, xd, yd, EVAL_BATCH, mesh, state,
+                                   where)
                 history["accuracy"].append(acc)
                 line["acc"] = acc
             if validation_data is not None:
-                vl, va = evaluate(net, loss, params, x_val, y_val, mesh=mesh, state=state)
+                vl, va = _evaluate(net, loss, params, x_val, y_val, EVAL_BATCH, mesh,
+                                   state, where)
                 history["val_loss"].append(vl)
                 history["val_accuracy"].append(va)
                 line["val_loss"], line["val_acc"] = vl, va
