@@ -12,9 +12,20 @@ from __future__ import annotations
 
 import ast
 import pkgutil
+import re
 from pathlib import Path
 
 from jaxbp.grading import specs  # a docstring only: imports no JAX
+
+# A spec module's MODULE: "NN_<the spec module's name>.py".
+MODULE_NAME = re.compile(r"^(\d+)_([A-Za-z_][A-Za-z0-9_]*)\.py$")
+
+
+def spec_modules() -> list[pkgutil.ModuleInfo]:
+    """The spec modules in ``specs.__path__`` (``_``-prefixed ones left out), in the
+    order pkgutil finds them: the registry imports these, this module reads them."""
+    return [info for info in pkgutil.iter_modules(specs.__path__)
+            if not info.name.startswith("_")]
 
 
 def _literal_str(node) -> str | None:
@@ -54,21 +65,19 @@ def _read(path: Path) -> tuple[str, list[str]] | None:
 
 def exercise_names() -> list[str] | None:
     """Every exercise's name, numbered from 1 in this order, or ``None`` when a spec
-    module cannot be read without running it. The spec modules are found as the
-    registry finds them (``pkgutil`` over ``specs.__path__``)."""
+    module cannot be read without running it (or names another module: the
+    registry's error then says so)."""
     found = []
-    for info in pkgutil.iter_modules(specs.__path__):
-        if info.name.startswith("_"):
-            continue
+    for info in spec_modules():
         where = getattr(info.module_finder, "path", None)
         path = Path(where, f"{info.name}.py") if where and not info.ispkg else None
         read = _read(path) if path is not None and path.is_file() else None
         if read is None:
             return None
         module, names = read
-        number = module.split("_", 1)[0]
-        if not number.isdigit():
+        m = MODULE_NAME.match(module)
+        if not m or m.group(2) != info.name:  # the registry says what is wrong
             return None
-        found.append((int(number), module, names))
+        found.append((int(m.group(1)), module, names))
     found.sort(key=lambda t: (t[0], t[1]))
     return [name for _, _, names in found for name in names]

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import pkgutil
-import re
 
 from jaxbp.grading import specs
+from jaxbp.grading._names import MODULE_NAME, spec_modules
 from jaxbp.grading.spec import Exercise
-
-_MODULE_NAME = re.compile(r"^(\d+)_([A-Za-z_][A-Za-z0-9_]*)\.py$")
 
 
 class SpecError(Exception):
@@ -34,16 +31,14 @@ def load() -> tuple[Exercise, ...]:
         twice.
     """
     found = []
-    for info in pkgutil.iter_modules(specs.__path__):
-        if info.name.startswith("_"):
-            continue
+    for info in spec_modules():
         mod = importlib.import_module(f"{specs.__name__}.{info.name}")
         module = getattr(mod, "MODULE", None)
         exercises = getattr(mod, "EXERCISES", None)
         if not isinstance(module, str) or not isinstance(exercises, tuple):
             raise SpecError(f"spec module {mod.__name__} must define MODULE (a string, "
                             f"e.g. '01_activations.py') and EXERCISES (a tuple)")
-        m = _MODULE_NAME.match(module)
+        m = MODULE_NAME.match(module)
         if not m or m.group(2) != info.name:
             raise SpecError(f"spec module {mod.__name__}: MODULE must be "
                             f"'NN_{info.name}.py' (the exercise module it grades), got "
