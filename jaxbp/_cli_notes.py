@@ -9,7 +9,6 @@ hundredths of a second. The documents' names are defined here for the same reaso
 from __future__ import annotations
 
 import numbers
-import os
 import sys
 
 NAMES = ("000", "001", "002", "003", "004")
@@ -54,17 +53,13 @@ def normalize(name) -> str:
 
 def _plot_problem(args):
     """Why ``--plot`` cannot be drawn, checked before anything is printed; or None."""
-    from jaxbp import _extras
+    from jaxbp import _extras, _paths
 
     if args.document is None:
         return "--plot needs a document, e.g. jaxbp notes 000 --plot net.png"
-    folder = os.path.dirname(os.path.abspath(args.plot))
-    if os.path.isdir(args.plot):
-        return f"--plot: {args.plot!r} is a folder; give a file name, e.g. net.png"
-    if not os.path.isdir(folder):
-        return f"--plot: the folder of {args.plot!r} does not exist"
-    if not os.access(folder, os.W_OK):
-        return f"--plot: cannot write to the folder of {args.plot!r}"
+    problem = _paths.file_problem(args.plot, "--plot")
+    if problem:
+        return problem
     if not _extras.available("matplotlib"):
         return "--plot: " + _extras.message(["matplotlib"], "or leave out --plot")
     return None
