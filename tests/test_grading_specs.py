@@ -77,6 +77,7 @@ def test_a_spec_file_added_is_read_without_running_it(tmp_path, monkeypatch):
     'MODULE = "99_extra.py"\nEXERCISES = (exercise(NAME, "t", "-", ("dx",), f),)\n',
     'MODULE = "99_" + "extra.py"\nEXERCISES = ()\n',
     'EXERCISES = (\n',
+    'MODULE = "99_other.py"\nEXERCISES = ()\n',  # not its own: the registry's error
 ])
 def test_a_spec_written_otherwise_leaves_the_names_to_the_registry(tmp_path, monkeypatch,
                                                                   text):
